@@ -1,0 +1,5 @@
+"""`python -m service` starts the HTTP API (same as `stadtblick serve`)."""
+
+from service.cli.main import main
+
+raise SystemExit(main(["serve"]))

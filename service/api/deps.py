@@ -1,0 +1,24 @@
+"""FastAPI dependencies: access to the service state and request-level guards."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.api.errors import ApiError
+from service.api.state import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+def require_ready(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceState:
+    if not state.ready.is_set():
+        raise ApiError(503, "not_ready", "models are still loading", headers={"Retry-After": "2"})
+    return state
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+ReadyState = Annotated[ServiceState, Depends(require_ready)]

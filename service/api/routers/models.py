@@ -1,0 +1,34 @@
+"""GET /v1/models: the model cards of every detector, with load status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from service.api.deps import State
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+class ModelStatus(BaseModel):
+    name: str
+    status: str  # ready, loading, unavailable
+    error: str | None = None
+    card: dict[str, Any] | None = None
+
+
+@router.get("/models", response_model=list[ModelStatus])
+def list_models(state: State) -> list[ModelStatus]:
+    out = []
+    for name, entry in state.registry.entries.items():
+        if entry.ready:
+            status = "ready"
+        elif entry.error:
+            status = "unavailable"
+        else:
+            status = "loading"
+        card = entry.card.model_dump(mode="json") if entry.card else None
+        out.append(ModelStatus(name=name, status=status, error=entry.error, card=card))
+    return out

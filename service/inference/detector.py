@@ -1,0 +1,71 @@
+"""One detector = one ONNX session + its model card; the single inference path of the project.
+
+The API, the CLI, the evaluation in `training/` and the vehicle runtime all call
+`OnnxDetector.detect`, so what is evaluated is exactly what is served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.inference.decode import OutputLayout, decode, infer_layout
+from service.inference.detections import Detections
+from service.inference.nms import non_max_suppression
+from service.inference.preprocess import letterbox, to_tensor
+from service.inference.session import SessionConfig, create_session
+from service.registry.card import ModelCard
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    conf: float
+    iou: float
+    max_det: int
+    multi_label: bool = False
+
+
+class OnnxDetector:
+    """Runs a YOLO-family ONNX model on RGB uint8 images and returns original-pixel boxes."""
+
+    def __init__(self, model_path: Path, card: ModelCard, config: SessionConfig | None = None):
+        self.card = card
+        self.model_path = model_path
+        self.session = create_session(model_path, config or SessionConfig())
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.input_size = _static_hw(inp.shape) or tuple(card.input_size)
+        out = self.session.get_outputs()[0]
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if card.output_layout:
+            self.layout = OutputLayout(card.output_layout)
+        else:
+            shape = tuple(d if isinstance(d, int) else -1 for d in out.shape)
+            hint = meta.get("end2end", "").lower() == "true"
+            self.layout = infer_layout(shape, len(card.classes), end2end_hint=hint)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def default_params(self) -> DetectParams:
+        t = self.card.thresholds
+        return DetectParams(conf=t.conf, iou=t.iou, max_det=t.max_det)
+
+    def detect(self, image_rgb: np.ndarray, params: DetectParams | None = None) -> Detections:
+        params = params or self.default_params()
+        batch, box = letterbox(image_rgb, self.input_size)
+        output = self.session.run(None, {self.input_name: to_tensor(batch)})[0]
+        candidates = decode(output, self.layout, params.conf, params.multi_label)
+        if self.layout is OutputLayout.END2END:
+            kept = candidates.sorted_by_confidence()[: params.max_det]
+        else:
+            kept = non_max_suppression(candidates, params.iou, params.max_det)
+        return Detections(box.to_original(kept.xyxy), kept.confidence, kept.class_id)
+
+
+def _static_hw(shape: list) -> tuple[int, int] | None:
+    h, w = shape[2], shape[3]
+    return (h, w) if isinstance(h, int) and isinstance(w, int) else None

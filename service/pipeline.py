@@ -1,0 +1,119 @@
+"""One request's work: decode once, run each requested detector, shape the result.
+
+Plain functions, no HTTP: the API, the CLI and the vehicle runtime call the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from service.imaging import DecodedImage, ImageLimits, decode_image
+from service.inference import Detections, DetectParams, OnnxDetector
+from service.schemas import BBox, Detection, DetectResponse, ImageInfo, Location, ModelRef, Timing
+
+
+@dataclass(frozen=True)
+class ParamOverrides:
+    """Per-request threshold overrides; None keeps the model card's default."""
+
+    conf: float | None = None
+    iou: float | None = None
+    max_det: int | None = None
+
+    def apply(self, defaults: DetectParams) -> DetectParams:
+        return DetectParams(
+            conf=defaults.conf if self.conf is None else self.conf,
+            iou=defaults.iou if self.iou is None else self.iou,
+            max_det=defaults.max_det if self.max_det is None else self.max_det,
+        )
+
+
+@dataclass(frozen=True)
+class DetectorRun:
+    detector: OnnxDetector
+    detections: Detections
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    image: DecodedImage
+    sha256: str
+    decode_ms: float
+    runs: list[DetectorRun]
+
+
+def decode(data: bytes, limits: ImageLimits) -> tuple[DecodedImage, str, float]:
+    start = time.perf_counter()
+    image = decode_image(data, limits)
+    return image, hashlib.sha256(data).hexdigest(), (time.perf_counter() - start) * 1000
+
+
+def run_detectors(image: DecodedImage, detectors: list[OnnxDetector], overrides: ParamOverrides) -> list[DetectorRun]:
+    runs = []
+    for det in detectors:
+        start = time.perf_counter()
+        found = det.detect(image.pixels, overrides.apply(det.default_params()))
+        runs.append(DetectorRun(det, found, (time.perf_counter() - start) * 1000))
+    return runs
+
+
+def detect_bytes(
+    data: bytes, detectors: list[OnnxDetector], overrides: ParamOverrides, limits: ImageLimits
+) -> ImageRun:
+    image, digest, decode_ms = decode(data, limits)
+    return ImageRun(image, digest, decode_ms, run_detectors(image, detectors, overrides))
+
+
+def to_response(run: ImageRun, total_ms: float) -> DetectResponse:
+    image = run.image
+    meta = image.metadata
+    location = None
+    if meta.location is not None:
+        loc = meta.location
+        location = Location(lat=loc.lat, lon=loc.lon, altitude_m=loc.altitude_m, heading_deg=loc.heading_deg)
+    detections = [d for r in run.runs for d in _detections(r, run.sha256, image.width * image.height)]
+    return DetectResponse(
+        image=ImageInfo(
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            sha256=run.sha256,
+            location=location,
+            captured_at=meta.captured_at,
+        ),
+        detections=detections,
+        models=[ModelRef(name=r.detector.card.name, version=r.detector.card.version) for r in run.runs],
+        timing_ms=Timing(
+            decode=round(run.decode_ms, 2),
+            detectors={r.detector.name: round(r.elapsed_ms, 2) for r in run.runs},
+            total=round(total_ms, 2),
+        ),
+    )
+
+
+def _detections(run: DetectorRun, image_sha256: str, image_area: int) -> list[Detection]:
+    card = run.detector.card
+    dets = run.detections
+    fractions = dets.area() / max(image_area, 1)
+    out = []
+    for box, score, cls, frac in zip(dets.xyxy, dets.confidence, dets.class_id, fractions, strict=True):
+        label = card.classes[int(cls)]
+        x1, y1, x2, y2 = (round(float(v), 1) for v in box)
+        key = f"{image_sha256}|{card.name}|{card.version}|{label.name}|{x1},{y1},{x2},{y2}"
+        out.append(
+            Detection(
+                id=hashlib.sha256(key.encode()).hexdigest()[:20],
+                detector=card.name,
+                class_name=label.name,
+                class_id=int(cls),
+                label_de=label.label_de,
+                label_en=label.label_en,
+                confidence=round(float(score), 4),
+                bbox=BBox(x1=x1, y1=y1, x2=x2, y2=y2),
+                area_fraction=round(float(frac), 5),
+            )
+        )
+    return out

@@ -1,0 +1,1 @@
+"""Model cards and the registry of detectors found in the weights folders."""
