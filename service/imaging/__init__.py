@@ -1,0 +1,30 @@
+"""Torch-free image intake for the detection API: safe decoding, EXIF orientation, GPS/time."""
+
+from service.imaging.decode import (
+    ACCEPTED_FORMATS,
+    DEFAULT_LIMITS,
+    DecodedImage,
+    ImageLimits,
+    decode_image,
+    sniff_format,
+)
+from service.imaging.errors import CorruptImage, EmptyImage, ImageError, ImageTooLarge, UnsupportedImage
+from service.imaging.metadata import GeoLocation, ImageMetadata, metadata_from_exif, read_metadata
+
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "DEFAULT_LIMITS",
+    "CorruptImage",
+    "DecodedImage",
+    "EmptyImage",
+    "GeoLocation",
+    "ImageError",
+    "ImageLimits",
+    "ImageMetadata",
+    "ImageTooLarge",
+    "UnsupportedImage",
+    "decode_image",
+    "metadata_from_exif",
+    "read_metadata",
+    "sniff_format",
+]
