@@ -21,12 +21,14 @@ class ParamOverrides:
     conf: float | None = None
     iou: float | None = None
     max_det: int | None = None
+    tiling: bool | None = None
 
     def apply(self, defaults: DetectParams) -> DetectParams:
         return DetectParams(
             conf=defaults.conf if self.conf is None else self.conf,
             iou=defaults.iou if self.iou is None else self.iou,
             max_det=defaults.max_det if self.max_det is None else self.max_det,
+            tiling=self.tiling,
         )
 
 

@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--conf", type=float, help="confidence threshold (default: the model card's)")
     p.add_argument("--iou", type=float, help="NMS IoU threshold")
     p.add_argument("--max-det", type=int, help="max detections per detector")
+    p.add_argument(
+        "--tiling", action=argparse.BooleanOptionalAction, default=None, help="sliced inference (default: per card)"
+    )
     p.add_argument("--jsonl", action="store_true", help="print one JSON object per image (API response shape)")
     p.set_defaults(func=run)
 
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         err.print("[red]error:[/red] no image files found")
         return 2
-    overrides = ParamOverrides(conf=args.conf, iou=args.iou, max_det=args.max_det)
+    overrides = ParamOverrides(conf=args.conf, iou=args.iou, max_det=args.max_det, tiling=args.tiling)
     failures = 0
     with Progress(console=err, transient=True, disable=len(files) < 2) as progress:
         task = progress.add_task("detecting", total=len(files))

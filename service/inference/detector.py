@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,7 +17,10 @@ from service.inference.detections import Detections
 from service.inference.nms import non_max_suppression
 from service.inference.preprocess import letterbox, to_tensor
 from service.inference.session import SessionConfig, create_session
-from service.registry.card import ModelCard
+from service.inference.tiling import TilingConfig, detect_tiled
+
+if TYPE_CHECKING:  # the card module imports the inference core (tiling settings)
+    from service.registry.card import ModelCard
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class DetectParams:
     iou: float
     max_det: int
     multi_label: bool = False
+    tiling: bool | None = None  # None: as the model card says for this image size
 
 
 class OnnxDetector:
@@ -56,6 +61,15 @@ class OnnxDetector:
 
     def detect(self, image_rgb: np.ndarray, params: DetectParams | None = None) -> Detections:
         params = params or self.default_params()
+        h, w = image_rgb.shape[:2]
+        config = self.card.tiling or TilingConfig()
+        tiled = params.tiling if params.tiling is not None else bool(self.card.tiling and config.applies_to(w, h))
+        if tiled and max(w, h) > config.tile_size:
+            merged = detect_tiled(lambda img: self._detect_once(img, params), image_rgb, config)
+            return merged[: params.max_det]
+        return self._detect_once(image_rgb, params)
+
+    def _detect_once(self, image_rgb: np.ndarray, params: DetectParams) -> Detections:
         batch, box = letterbox(image_rgb, self.input_size)
         output = self.session.run(None, {self.input_name: to_tensor(batch)})[0]
         candidates = decode(output, self.layout, params.conf, params.multi_label)

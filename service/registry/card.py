@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.inference.tiling import TilingConfig
+
 CARD_FILE = "model.json"
 
 
@@ -49,6 +51,7 @@ class ModelCard(BaseModel):
     enabled_by_default: bool = True
     files: dict[str, ModelFile] = Field(description="Variants by name, e.g. fp32 and int8")
     serve_variant: str = "fp32"
+    tiling: TilingConfig | None = Field(None, description="Tile frames this large by default; null: never")
     training_data: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
     intended_use: str = ""

@@ -51,6 +51,10 @@ async def detect(
     conf: Annotated[float | None, Query(ge=0.0, le=1.0, description="Confidence threshold")] = None,
     iou: Annotated[float | None, Query(ge=0.0, le=1.0, description="NMS IoU threshold")] = None,
     max_det: Annotated[int | None, Query(ge=1, le=10_000, description="Max detections per detector")] = None,
+    tiling: Annotated[
+        bool | None,
+        Query(description="Sliced inference on overlapping tiles (small, far objects); default: per model card"),
+    ] = None,
 ) -> DetectResponse:
     """Detect objects in an uploaded photo (multipart field `file`, or a raw `image/*` body).
 
@@ -60,7 +64,7 @@ async def detect(
     start = time.perf_counter()
     chosen = select_detectors(state.registry, detectors)
     data = await read_image_upload(request, state.settings.max_upload_bytes)
-    overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
+    overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det, tiling=tiling)
     run = await state.run_inference(lambda: detect_bytes(data, chosen, overrides, state.settings.image_limits()))
     state.metrics.images.inc()
     for r in run.runs:
