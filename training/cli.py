@@ -1,0 +1,287 @@
+"""`stadtblick train ...` (also `stadtblick-train`): the municipal training workflow on the command line.
+
+import -> validate -> finetune -> export -> evaluate -> publish; see docs/training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from training.paths import offline
+
+console = Console()
+
+
+def _kv(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    import yaml
+
+    return key, yaml.safe_load(value)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from training.datasets.build import UnmappedLabels, build_dataset
+    from training.datasets.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(args.detector, args.taxonomy_dir)
+    try:
+        result = build_dataset(
+            args.source,
+            taxonomy,
+            args.out,
+            args.val_fraction,
+            args.seed,
+            args.near_dup_distance,
+            args.licence,
+            args.note,
+            args.strict,
+            track,
+        )
+    except UnmappedLabels as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
+    prov = result.provenance
+    table = Table(title=f"Imported into {result.dataset.data_yaml}")
+    for col in ("source", "images", "boxes", "labels"):
+        table.add_column(col)
+    for s in prov["sources"]:
+        table.add_row(
+            s["spec"], str(s["images"]), str(s["boxes"]), ", ".join(f"{k}: {v}" for k, v in s["labels"].items())
+        )
+    console.print(table)
+    console.print(
+        f"split: {prov['split']['images']} images, boxes {prov['split']['boxes']}; "
+        f"{prov['duplicate_groups']} duplicate groups kept within one split"
+    )
+    if prov["dropped_labels"]:
+        console.print(f"[yellow]dropped labels not in the {args.detector} taxonomy:[/] {prov['dropped_labels']}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from training.datasets.validate import print_report, validate_dataset
+
+    report = validate_dataset(args.data, args.near_dup_distance, track)
+    print_report(report, console)
+    if args.json:
+        args.json.write_text(report.to_json() + "\n", encoding="utf-8")
+        console.print(f"report written to {args.json}")
+    return 0 if report.ok else 1
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from training.datasets.layout import load_yolo_dataset
+    from training.finetune import finetune, resume
+    from training.recipe import load_recipe
+
+    if args.resume:
+        result = resume(args.resume, args.device)
+    else:
+        if not args.data or not args.detector:
+            console.print("[red]error:[/] --detector and --data are required unless --resume is given")
+            return 2
+        recipe = load_recipe(args.detector, args.taxonomy_dir)
+        overrides = {
+            k: v
+            for k, v in vars(args).items()
+            if k in ("arch", "imgsz", "epochs", "patience", "batch") and v is not None
+        }
+        recipe = recipe.model_copy(update=overrides)
+        names = load_yolo_dataset(args.data).names
+        result = finetune(
+            args.data.resolve(),
+            names,
+            recipe,
+            args.start,
+            args.project,
+            args.name or args.detector,
+            args.device,
+            args.workers,
+            args.shared,
+            dict(args.set or []),
+        )
+    table = Table(title="Training run")
+    for key in ("run_dir", "best", "start", "transferred", "verified_in_trainer", "epochs_run", "duration_s"):
+        table.add_row(key, str(getattr(result, key)))
+    console.print(table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    offline()
+    from training.datasets.taxonomy import load_taxonomy
+    from training.release import build_release
+
+    imgsz = args.imgsz or _train_imgsz(args.weights)
+    version = args.version or time.strftime("%Y.%m.%d-%H%M")
+    card = build_release(
+        args.weights,
+        args.data,
+        load_taxonomy(args.detector, args.taxonomy_dir),
+        version,
+        args.out,
+        imgsz,
+        not args.no_int8,
+        args.calib_images,
+        serve_variant=args.serve,
+    )
+    table = Table(title=f"{card.name} {card.version} -> {args.out}")
+    for col in ("variant", "file", "mAP50", "mAP50-95", "parity mean IoU", "max dev px"):
+        table.add_column(col)
+    for variant, file in card.files.items():
+        m, p = card.metrics.get(variant, {}), card.metrics["parity"][variant]
+        table.add_row(
+            variant,
+            file.path,
+            f"{m.get('map50', 0):.4f}",
+            f"{m.get('map50_95', 0):.4f}",
+            f"{p['mean_iou']:.4f}",
+            f"{p['max_box_deviation_px']:.2f}",
+        )
+    console.print(table)
+    console.print(f"default confidence (best F1): {card.thresholds.conf}")
+    return 0
+
+
+def _train_imgsz(weights: Path) -> int:
+    from ultralytics import YOLO
+
+    imgsz = YOLO(str(weights)).ckpt.get("train_args", {}).get("imgsz", 640)
+    return int(imgsz[0] if isinstance(imgsz, list) else imgsz)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate, open_detector
+
+    detector = open_detector(args.model, args.variant)
+    result = evaluate(
+        detector, args.data, args.split, args.threshold, args.best_f1, args.out or args.model / "eval", track
+    )
+    table = Table(title=f"{detector.name} on {args.data} ({args.split})")
+    for col in ("class", "boxes", "AP50", "AP50-95", "P", "R", "F1"):
+        table.add_column(col)
+    for c in result.classes:
+        cells = [c.ap50, c.ap50_95, c.precision, c.recall, c.f1]
+        table.add_row(c.name, str(c.labels), *("–" if v is None else f"{v:.3f}" for v in cells))
+    console.print(table)
+    console.print(
+        f"mAP50 {result.map50:.4f}  mAP50-95 {result.map50_95:.4f}  threshold {result.threshold:.3f}  "
+        f"best-F1 conf {result.best_f1_threshold:.3f}  {result.ms_per_image:.1f} ms/image"
+    )
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from training.publish import PublishRefused, publish
+
+    try:
+        r = publish(args.candidate, args.weights_dir, args.data, args.split, args.force)
+    except PublishRefused as exc:
+        console.print(f"[red]refused:[/] {exc}")
+        return 3
+    before = f"{r.current_version} (mAP50 {r.current_map50:.4f})" if r.current_map50 is not None else r.current_version
+    console.print(
+        f"[green]published[/] {r.detector} {r.version} (mAP50 {r.candidate_map50:.4f}) to {r.target}; "
+        f"previous: {before or 'none'}" + (f", archived at {r.archived}" if r.archived else "")
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from training.yolov5_import import add_import_yolov5_parser
+
+    parser = argparse.ArgumentParser(prog="stadtblick train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    tax = argparse.ArgumentParser(add_help=False)
+    tax.add_argument("--taxonomy-dir", type=Path, help="folder with <detector>.yaml (default: the repo's datasets/)")
+
+    p = sub.add_parser("import", parents=[tax], help="import labelled photos into one YOLO dataset")
+    p.add_argument(
+        "--source",
+        action="append",
+        required=True,
+        metavar="FORMAT:PATH",
+        help="yolo:DIR, coco:FILE.json, voc:DIR, labelme:DIR (repeat to merge)",
+    )
+    p.add_argument("--detector", required=True, help="taxonomy to map labels onto, e.g. road_damage")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder to (re)create")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--near-dup-distance", type=int, default=6, help="max dHash bit distance for near-duplicates")
+    p.add_argument("--licence", default="", help="licence/terms of the photos, quoted in the model card")
+    p.add_argument("--note", default="", help="provenance note (who took the photos, when, where)")
+    p.add_argument("--strict", action="store_true", help="fail on labels the taxonomy does not know")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("validate", help="check a dataset for broken labels, corrupt images and duplicates")
+    p.add_argument("data", type=Path, help="data.yaml")
+    p.add_argument("--json", type=Path, help="also write the report as JSON")
+    p.add_argument("--near-dup-distance", type=int, default=6)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("finetune", parents=[tax], help="train a detector version (Ultralytics, offline)")
+    p.add_argument("--detector", help="recipe datasets/<detector>.train.yaml")
+    p.add_argument("--data", type=Path, help="data.yaml from `import`")
+    p.add_argument("--start", default="coco", help="coco (YOLOv5n COCO backbone), scratch, or a previous best.pt")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last.pt")
+    p.add_argument("--shared", type=Path, help="shared data folder (default $STADTBLICK_SHARED or ../shared)")
+    for flag, typ in (("--arch", str), ("--imgsz", int), ("--epochs", int), ("--patience", int), ("--batch", int)):
+        p.add_argument(flag, type=typ, help="override the recipe")
+    p.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU if available)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--project", type=Path, default=Path("runs/train"))
+    p.add_argument("--name", help="run name (default: the detector)")
+    p.add_argument("--set", type=_kv, action="append", metavar="KEY=VALUE", help="any Ultralytics train argument")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("export", parents=[tax], help="ONNX fp32 + INT8, evaluation, parity, model card")
+    p.add_argument("--weights", type=Path, required=True, help="best.pt of a run")
+    p.add_argument("--data", type=Path, required=True, help="data.yaml (val: metrics, train: INT8 calibration)")
+    p.add_argument("--detector", required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder for the version")
+    p.add_argument("--version", help="version string (default: date-time)")
+    p.add_argument("--imgsz", type=int, help="input size (default: the training size)")
+    p.add_argument("--no-int8", action="store_true")
+    p.add_argument("--calib-images", type=int, default=64)
+    p.add_argument("--serve", choices=("fp32", "int8"), default="fp32", help="variant the service runs")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("evaluate", help="score a detector folder through the service's inference core")
+    p.add_argument("model", type=Path, help="detector folder with model.json")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--split", default="val")
+    p.add_argument("--variant", help="fp32 or int8 (default: the served one)")
+    p.add_argument("--threshold", type=float, help="confidence for P/R/F1 (default: the card's)")
+    p.add_argument("--best-f1", action="store_true", help="report P/R/F1 at the best-F1 confidence")
+    p.add_argument("--out", type=Path, help="report folder (default: MODEL/eval)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("publish", help="install a version into the weights folder unless it is worse")
+    p.add_argument("candidate", type=Path, help="folder from `export`")
+    p.add_argument("--data", type=Path, required=True, help="evaluation set both versions are scored on")
+    p.add_argument("--split", default="val")
+    p.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    p.add_argument("--force", action="store_true", help="publish even if mAP50 is lower")
+    p.set_defaults(func=cmd_publish)
+
+    add_import_yolov5_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    offline()
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset tools: import, remap, merge, split, validate. Everything ends in one YOLO layout."""

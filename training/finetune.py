@@ -1,0 +1,192 @@
+"""Fine-tuning with Ultralytics, offline, from COCO weights or from a previous detector version.
+
+Starting points:
+
+* ``coco``    -- `yolov5n_coco.safetensors` backbone+neck (342 tensors) loaded into `yolov5nu.yaml`;
+                 the anchor-free head starts untrained.
+* a ``.pt``   -- an earlier run's `best.pt` of the same detector (continue improving it).
+* ``scratch`` -- random initialisation of the recipe's architecture (tests, experiments).
+
+Injected weights are written into an ordinary Ultralytics checkpoint the trainer starts from,
+and a callback checks at train start that the trainer's model really holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from training.paths import offline, shared_dir
+from training.recipe import Recipe
+
+COCO_WEIGHTS = Path("weights/yolov5n_coco.safetensors")  # relative to the shared folder
+COCO_TRANSFER_EXPECTED = 342
+RUN_INFO = "stadtblick_train.json"
+
+
+@dataclass
+class FinetuneResult:
+    run_dir: Path
+    best: Path
+    last: Path
+    start: str
+    transferred: int | None
+    verified_in_trainer: int | None
+    duration_s: float
+    epochs_run: int
+    command: str
+    hardware: str
+    recipe: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+class TransferError(RuntimeError):
+    """The COCO initialisation did not transfer as documented (wrong file or architecture)."""
+
+
+def coco_state_dict(shared: Path | None = None) -> dict:
+    """The YOLOv5n COCO tensors as float32 (stored fp16), ready for `load_state_dict`."""
+    from safetensors.torch import load_file
+
+    path = shared_dir(shared) / COCO_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; pass --shared or set $STADTBLICK_SHARED")
+    return {k: v.float() for k, v in load_file(path).items()}
+
+
+def build_coco_init(arch: str, names: list[str], out: Path, shared: Path | None = None) -> tuple[Path, dict]:
+    """Build `arch` for `names`, load the matching COCO tensors and save a trainer-ready checkpoint.
+
+    Returns the checkpoint path and the transferred tensors (for the in-trainer check).
+    """
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel(arch, nc=len(names), verbose=False)
+    own = model.state_dict()
+    sd = {k: v for k, v in coco_state_dict(shared).items() if k in own and own[k].shape == v.shape}
+    if len(sd) != COCO_TRANSFER_EXPECTED:
+        raise TransferError(f"{len(sd)} COCO tensors fit {arch}, expected {COCO_TRANSFER_EXPECTED}")
+    missing = model.load_state_dict(sd, strict=False).missing_keys
+    model.names = dict(enumerate(names))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model, "train_args": {}, "date": time.strftime("%Y-%m-%dT%H:%M:%S")}, out)
+    print(f"COCO init: {len(sd)} tensors transferred, {len(missing)} left to train (head)")
+    return out, sd
+
+
+def count_equal(model, expected: dict) -> int:
+    """How many of `expected`'s tensors the model holds unchanged."""
+    import torch
+
+    own = model.state_dict()
+    return sum(1 for k, v in expected.items() if k in own and torch.equal(own[k].float().cpu(), v.cpu()))
+
+
+def hardware() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()} {os.cpu_count()} CPU threads, {gpu}, torch {torch.__version__}"
+
+
+def finetune(
+    data: Path,
+    names: list[str],
+    recipe: Recipe,
+    start: str = "coco",
+    project: Path = Path("runs/train"),
+    name: str = "run",
+    device: str | None = None,
+    workers: int = 2,
+    shared: Path | None = None,
+    extra: dict | None = None,
+) -> FinetuneResult:
+    """Train until `recipe.epochs` or early stopping; returns where best/last weights are."""
+    offline()
+    from ultralytics import YOLO
+
+    project = project.resolve()
+    expected: dict = {}
+    if start == "coco":
+        init, expected = build_coco_init(recipe.arch, names, project / f"{name}-init.pt", shared)
+        model = YOLO(str(init))
+    elif start == "scratch":
+        model = YOLO(recipe.arch)
+    elif Path(start).suffix == ".pt" and Path(start).is_file():
+        model = YOLO(start)
+    else:
+        raise ValueError(f"--start must be 'coco', 'scratch' or an existing .pt file, not {start!r}")
+    verified: list[int] = []
+    if expected:
+        model.add_callback("on_train_start", lambda t: verified.append(count_equal(t.model, expected)))
+    args = {
+        "data": str(data),
+        "imgsz": recipe.imgsz,
+        "epochs": recipe.epochs,
+        "patience": recipe.patience,
+        "batch": recipe.batch,
+        "project": str(project),
+        "name": name,
+        "workers": workers,
+        "plots": False,
+        "exist_ok": False,
+        "verbose": False,
+        **recipe.train_args,
+        **(extra or {}),
+    }
+    if device is not None:
+        args["device"] = device
+    began = time.monotonic()
+    model.train(**args)
+    if expected and verified and verified[0] != len(expected):
+        raise TransferError(f"trainer holds only {verified[0]} of {len(expected)} injected COCO tensors")
+    return _result(Path(model.trainer.save_dir), start, expected, verified, began, recipe, model.trainer.epoch)
+
+
+def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
+    """Continue an interrupted run from its `weights/last.pt` (optimizer, epoch and EMA included)."""
+    offline()
+    from ultralytics import YOLO
+
+    last = run_dir / "weights" / "last.pt"
+    if not last.is_file():
+        raise FileNotFoundError(f"{last} not found: nothing to resume")
+    previous = json.loads((run_dir / RUN_INFO).read_text()) if (run_dir / RUN_INFO).is_file() else {}
+    model = YOLO(str(last))
+    began = time.monotonic()
+    model.train(resume=True, **({"device": device} if device is not None else {}))
+    recipe = Recipe.model_validate(previous.get("recipe", {}))
+    result = _result(run_dir, previous.get("start", "resume"), {}, [], began, recipe, model.trainer.epoch)
+    result.transferred = previous.get("transferred")
+    result.verified_in_trainer = previous.get("verified_in_trainer")
+    result.duration_s += previous.get("duration_s", 0.0)
+    return result
+
+
+def _result(
+    run_dir: Path, start: str, expected: dict, verified: list[int], began: float, recipe: Recipe, epoch: int
+) -> FinetuneResult:
+    result = FinetuneResult(
+        run_dir=run_dir,
+        best=run_dir / "weights" / "best.pt",
+        last=run_dir / "weights" / "last.pt",
+        start=start,
+        transferred=len(expected) or None,
+        verified_in_trainer=verified[0] if verified else None,
+        duration_s=round(time.monotonic() - began, 1),
+        epochs_run=epoch + 1,
+        command=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        hardware=hardware(),
+        recipe=recipe.model_dump(),
+    )
+    (run_dir / RUN_INFO).write_text(result.to_json(), encoding="utf-8")
+    return result

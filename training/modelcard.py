@@ -1,0 +1,175 @@
+"""The model card of a version: `model.json` for the service, `MODEL_CARD.md` for people.
+
+Municipal AI has transparency duties (EU AI Act Art. 50 for systems interacting with or
+informing people, plus public-sector accountability): the card says what the model is for and
+not for, what data it learnt from under which licences, how well it does and how it was made.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from service.registry.card import ModelCard, ModelFile, Thresholds, sha256_file, write_card
+from training.datasets.taxonomy import Taxonomy
+
+CARD_MD = "MODEL_CARD.md"
+WEIGHTS_LICENCE = "AGPL-3.0-or-later (trained with Ultralytics YOLO, AGPL-3.0)"
+TRANSPARENCY = (
+    "This is an AI system. Its detections are suggestions produced by a statistical model and can be "
+    "wrong or incomplete; decisions that affect people are taken and checked by municipal staff. "
+    "People who submit or appear in photos are informed that the photos are analysed automatically."
+)
+
+
+def model_files(folder: Path, variants: dict[str, str]) -> dict[str, ModelFile]:
+    """Card entries (with SHA-256) for the variant files present in `folder`."""
+    return {
+        variant: ModelFile(path=file, sha256=sha256_file(folder / file), precision=variant)
+        for variant, file in variants.items()
+        if (folder / file).is_file()
+    }
+
+
+def build_card(
+    taxonomy: Taxonomy,
+    version: str,
+    imgsz: int,
+    folder: Path,
+    variants: dict[str, str],
+    conf: float,
+    training_data: dict[str, Any],
+    metrics: dict[str, Any],
+    training: dict[str, Any],
+    serve_variant: str = "fp32",
+) -> ModelCard:
+    return ModelCard(
+        name=taxonomy.detector,
+        version=version,
+        description=taxonomy.description,
+        classes=taxonomy.class_labels(),
+        input_size=(imgsz, imgsz),
+        output_layout="yolov8",
+        thresholds=Thresholds(conf=round(conf, 3), iou=0.45, max_det=300),
+        files=model_files(folder, variants),
+        serve_variant=serve_variant,
+        training_data=training_data,
+        metrics=metrics,
+        intended_use=taxonomy.intended_use,
+        limitations=taxonomy.limitations,
+        license=WEIGHTS_LICENCE,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        not_intended_use=taxonomy.not_intended_use,
+        training=training,
+        transparency=TRANSPARENCY,
+    )
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(card: ModelCard) -> str:
+    extra = card.model_extra or {}
+    training = extra.get("training", {})
+    data = card.training_data
+    val = card.metrics.get("fp32", {})
+    classes = _table(
+        [[c.id, c.name, c.label_de, c.label_en] for c in card.classes], ["id", "name", "Deutsch", "English"]
+    )
+    metric_rows = [
+        [v, f"{m.get('map50', 0):.4f}", f"{m.get('map50_95', 0):.4f}", f"{m.get('ms_per_image', 0):.1f}"]
+        for v, m in card.metrics.items()
+        if isinstance(m, dict) and "map50" in m
+    ]
+    per_class = _table(
+        [[c["name"], c["labels"], c["ap50"], c["precision"], c["recall"], c["f1"]] for c in val.get("classes", [])],
+        ["class", "val boxes", "AP50", "precision", "recall", "F1"],
+    )
+    parity = _table(
+        [
+            [k, p["matched"], p["reference_boxes"], f"{p['mean_iou']:.4f}", f"{p['max_box_deviation_px']:.2f}"]
+            for k, p in card.metrics.get("parity", {}).items()
+        ],
+        ["variant", "matched boxes", "PyTorch boxes", "mean IoU", "max deviation (px)"],
+    )
+    sources = "\n".join(f"- `{s['spec']}`: {s['images']} images, {s['boxes']} boxes" for s in data.get("sources", []))
+    files = _table(
+        [[k, f.path, f.precision, f.sha256[:16] + "…"] for k, f in card.files.items()],
+        ["variant", "file", "precision", "sha256"],
+    )
+    return f"""# Model card: {card.name} {card.version}
+
+{card.description}
+
+*Created {card.created}. Served variant: `{card.serve_variant}`. Licence: {card.license}.*
+
+## Transparency notice
+
+{TRANSPARENCY}
+
+## Intended use
+
+{card.intended_use}
+
+## Not intended for
+
+{extra.get("not_intended_use", "")}
+
+## Classes
+
+{classes}
+
+Default thresholds: confidence {card.thresholds.conf} (best F1 on the validation PR curve), NMS IoU
+{card.thresholds.iou}, at most {card.thresholds.max_det} boxes. Input {card.input_size[0]}x{card.input_size[1]}.
+
+## Training data and licences
+
+Dataset `{data.get("data", "?")}`: {data.get("images", {})} images, boxes per class {data.get("boxes", {})}.
+
+{sources or "- (no import provenance recorded)"}
+
+Data licence / terms: {data.get("licence") or "not stated - treat as internal development material"}.
+{data.get("note", "")}
+
+## Metrics (validation split, through the service's ONNX inference core)
+
+{_table(metric_rows, ["variant", "mAP50", "mAP50-95", "ms/image"])}
+
+Per class at the default confidence threshold (IoU 0.5), fp32:
+
+{per_class}
+
+Parity of the exported files with the PyTorch checkpoint (same images, same thresholds):
+
+{parity}
+
+## Limitations
+
+{card.limitations}
+
+Validation numbers come from a split of the same sources as the training data; on photos from
+other cameras, cities or seasons expect lower numbers. Re-evaluate on local data before relying on it.
+
+## How it was made
+
+- Command: `{training.get("command", "?")}`
+- Start point: {training.get("start", "?")} (COCO tensors transferred: {training.get("transferred", "n/a")})
+- Hardware: {training.get("hardware", "?")}
+- Duration: {training.get("duration_s", "?")} s, {training.get("epochs_run", "?")} epochs
+- Recipe: `{training.get("recipe", {})}`
+- Export: `{training.get("export_command", "?")}`
+
+## Files
+
+{files}
+"""
+
+
+def write_cards(folder: Path, card: ModelCard) -> tuple[Path, Path]:
+    md = folder / CARD_MD
+    md.write_text(render_markdown(card), encoding="utf-8")
+    return write_card(folder, card), md

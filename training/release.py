@@ -1,0 +1,83 @@
+"""One model version from a training run: export, quantise, evaluate, check parity, write the card.
+
+The card's default confidence is the best-F1 point of the fp32 model's validation PR curve.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from service.inference import DetectParams, OnnxDetector
+from service.registry.card import ModelCard
+from training.datasets.build import PROVENANCE_FILE
+from training.datasets.layout import load_yolo_dataset
+from training.datasets.taxonomy import Taxonomy
+from training.evaluate import evaluate
+from training.export import FP32_FILE, INT8_FILE, calibration_images, check_parity, export_fp32, quantize_int8
+from training.finetune import RUN_INFO
+from training.modelcard import build_card, write_cards
+
+
+def checkpoint_names(weights: Path) -> list[str]:
+    from ultralytics import YOLO
+
+    names = YOLO(str(weights)).names
+    return [names[i] for i in sorted(names)]
+
+
+def training_data(data_yaml: Path) -> dict:
+    """What the card says about the data: counts plus the import's provenance record."""
+    ds = load_yolo_dataset(data_yaml)
+    prov_file = ds.root / PROVENANCE_FILE
+    prov = json.loads(prov_file.read_text(encoding="utf-8")) if prov_file.is_file() else {}
+    return {"data": str(data_yaml), "images": {k: len(v) for k, v in ds.splits.items()}, **prov}
+
+
+def build_release(
+    weights: Path,
+    data_yaml: Path,
+    taxonomy: Taxonomy,
+    version: str,
+    out_dir: Path,
+    imgsz: int,
+    int8: bool = True,
+    calib_count: int = 64,
+    parity_images: int = 16,
+    serve_variant: str = "fp32",
+) -> ModelCard:
+    names = checkpoint_names(weights)
+    if names != taxonomy.names:
+        raise ValueError(f"checkpoint classes {names} differ from taxonomy {taxonomy.names}")
+    fp32 = export_fp32(weights, out_dir, imgsz)
+    calib = calibration_images(data_yaml, calib_count)
+    variants = {"fp32": FP32_FILE}
+    if int8:
+        quantize_int8(fp32, calib)
+        variants["int8"] = INT8_FILE
+    run_info_file = weights.parent.parent / RUN_INFO
+    training = json.loads(run_info_file.read_text()) if run_info_file.is_file() else {}
+    training["export_command"] = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    data = training_data(data_yaml)
+
+    def card_with(conf: float, metrics: dict) -> ModelCard:
+        return build_card(taxonomy, version, imgsz, out_dir, variants, conf, data, metrics, training, serve_variant)
+
+    draft = card_with(0.25, {})
+    fp32_eval = evaluate(OnnxDetector(fp32, draft), data_yaml, use_best_f1=True, out_dir=out_dir / "eval")
+    conf = max(fp32_eval.best_f1_threshold, 0.01)
+    metrics: dict = {"fp32": asdict(fp32_eval)}
+    if int8:
+        int8_eval = evaluate(
+            OnnxDetector(out_dir / INT8_FILE, draft), data_yaml, threshold=conf, out_dir=out_dir / "eval-int8"
+        )
+        metrics["int8"] = asdict(int8_eval)
+    params = DetectParams(conf=conf, iou=0.45, max_det=300)
+    parity = check_parity(weights, draft, out_dir, calib[:parity_images], params)
+    metrics["parity"] = {k: asdict(p) | {"match_rate": p.match_rate} for k, p in parity.items()}
+    card = card_with(conf, metrics)
+    write_cards(out_dir, card)
+    return card
