@@ -164,7 +164,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     detector = open_detector(args.model, args.variant)
     result = evaluate(
-        detector, args.data, args.split, args.threshold, args.best_f1, args.out or args.model / "eval", track
+        detector,
+        args.data,
+        args.split,
+        args.threshold,
+        args.best_f1,
+        args.out or args.model / "eval",
+        track,
+        tiling=args.tiling,
     )
     table = Table(title=f"{detector.name} on {args.data} ({args.split})")
     for col in ("class", "boxes", "AP50", "AP50-95", "P", "R", "F1"):
@@ -263,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="confidence for P/R/F1 (default: the card's)")
     p.add_argument("--best-f1", action="store_true", help="report P/R/F1 at the best-F1 confidence")
     p.add_argument("--out", type=Path, help="report folder (default: MODEL/eval)")
+    p.add_argument(
+        "--tiling", action=argparse.BooleanOptionalAction, default=None, help="force sliced inference on/off"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("publish", help="install a version into the weights folder unless it is worse")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -117,12 +117,15 @@ def evaluate(
     use_best_f1: bool = False,
     out_dir: Path | None = None,
     track: Callable[..., Iterable] = lambda it, **_: it,
+    tiling: bool | None = None,
 ) -> Evaluation:
     """Score `detector` on a split; writes metrics.json, metrics.md and PNG plots to `out_dir`.
 
     Precision/recall/F1 are taken at `threshold`, else at the best-F1 confidence when
-    `use_best_f1`, else at the card's default confidence.
+    `use_best_f1`, else at the card's default confidence. `tiling` forces sliced inference on or
+    off (None: as the card configures it), to measure what tiling brings.
     """
+    params = replace(MAP_PARAMS, tiling=tiling)
     ds = load_yolo_dataset(data_yaml)
     names = detector.card.class_names
     if ds.names != names:
@@ -135,7 +138,7 @@ def evaluate(
     for path in track(files, description=f"evaluating {detector.name}"):
         image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         began = time.perf_counter()
-        det = detector.detect(image, MAP_PARAMS)
+        det = detector.detect(image, params)
         seconds.append(time.perf_counter() - began)
         txyxy, tcls = read_labels(path, image.shape[1], image.shape[0])
         stats.append((match_predictions(det.xyxy, det.class_id, txyxy, tcls), det.confidence, det.class_id))
