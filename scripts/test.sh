@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[train,dev]'
-.venv/bin/ruff check service training tests
+.venv/bin/ruff check service training tests bench
 export YOLO_OFFLINE=1
 exec .venv/bin/python -m pytest "$@"
