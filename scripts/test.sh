@@ -2,6 +2,16 @@
 # Set up a virtual environment with the service, the training extra and the test tools, then run the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# System tools the storage/GIS/UI tests drive: PostgreSQL, GDAL's ogrinfo/ogr2ogr, headless Chromium.
+if ! command -v ogrinfo >/dev/null || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update && apt-get install -y postgresql gdal-bin chromium chromium-driver
+    else
+        echo "note: install postgresql gdal-bin chromium chromium-driver (apt) to run every test" >&2
+    fi
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[train,dev]'

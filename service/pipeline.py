@@ -76,7 +76,7 @@ def to_response(run: ImageRun, total_ms: float) -> DetectResponse:
     if meta.location is not None:
         loc = meta.location
         location = Location(lat=loc.lat, lon=loc.lon, altitude_m=loc.altitude_m, heading_deg=loc.heading_deg)
-    detections = [d for r in run.runs for d in _detections(r, run.sha256, image.width * image.height)]
+    detections = [d for r in run.runs for d in detections_of(r, run.sha256, image.width * image.height)]
     return DetectResponse(
         image=ImageInfo(
             width=image.width,
@@ -96,7 +96,8 @@ def to_response(run: ImageRun, total_ms: float) -> DetectResponse:
     )
 
 
-def _detections(run: DetectorRun, image_sha256: str, image_area: int) -> list[Detection]:
+def detections_of(run: DetectorRun, image_sha256: str, image_area: int) -> list[Detection]:
+    """One detector's boxes in the API shape, with their stable ids."""
     card = run.detector.card
     dets = run.detections
     fractions = dets.area() / max(image_area, 1)

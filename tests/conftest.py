@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from db_backends import BACKENDS, PostgresServer, PostgresUnavailable, new_database_url
 from helpers import TINY_INPUT, export_tiny, write_detector
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Apps built by tests keep their database and frames in a temporary folder, never in ./data."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("STADTBLICK_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    patch.delenv("STADTBLICK_DATABASE_URL", raising=False)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +39,22 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory, tiny_yolo11_onnx: Pat
     root = tmp_path_factory.mktemp("weights")
     write_detector(root, tiny_yolo11_onnx, "tiny", [f"class_{i}" for i in range(80)], TINY_INPUT)
     return root
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for this test session; skipped where none can be started (never in CI)."""
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            raise  # scripts/test.sh installs PostgreSQL: in CI a skip would hide a broken install step
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend the service supports."""
+    return new_database_url(request, request.param, tmp_path)

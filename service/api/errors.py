@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.imaging import ImageError
@@ -18,6 +19,13 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def invalid_form(exc: ValidationError) -> ApiError:
+    """Form fields that failed validation: the same 422 `invalid_request` as bad query parameters."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "form"
+    return ApiError(422, "invalid_request", f"{where}: {first['msg']}")
 
 
 def error_body(code: str, message: str, **extra: object) -> dict:

@@ -7,6 +7,7 @@ The body is read into memory with a hard byte limit; multipart parts are kept in
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
@@ -30,13 +31,33 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_image_upload(request: Request, max_bytes: int, field: str = "file") -> bytes:
+@dataclass(frozen=True)
+class UploadedForm:
+    """A multipart form read into memory: files by field name (in order) and the text fields."""
+
+    files: dict[str, list[tuple[str, bytes]]]
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    data: bytes
+    fields: dict[str, str]  # the form's text fields; empty for a raw body
+
+
+async def read_image_upload(request: Request, max_bytes: int, field: str = "file") -> ImageUpload:
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
-        body = await read_body(request, max_bytes + 64 * 1024)  # room for the multipart framing
-        return await _multipart_file(request, body, field, max_bytes)
+        form = await read_multipart(request, max_bytes + 64 * 1024, max_files=4)  # room for the framing
+        files = form.files.get(field)
+        if not files:
+            raise ApiError(422, "missing_file", f"multipart field '{field}' with an image file is required")
+        data = files[0][1]
+        if len(data) > max_bytes:
+            raise _too_large(max_bytes)
+        return ImageUpload(data, form.fields)
     if content_type.startswith(RAW_TYPES) or not content_type:
-        return await read_body(request, max_bytes)
+        return ImageUpload(await read_body(request, max_bytes), {})
     raise ApiError(
         415,
         "unsupported_media_type",
@@ -44,24 +65,28 @@ async def read_image_upload(request: Request, max_bytes: int, field: str = "file
     )
 
 
-async def _multipart_file(request: Request, body: bytes, field: str, max_bytes: int) -> bytes:
+async def read_multipart(request: Request, max_bytes: int, max_files: int) -> UploadedForm:
+    """Parse a multipart body of at most `max_bytes`, keeping every part in memory."""
+    body = await read_body(request, max_bytes)
+
     async def stream() -> AsyncIterator[bytes]:
         yield body
 
-    parser = MultiPartParser(request.headers, stream(), max_files=4, max_fields=32)
+    parser = MultiPartParser(request.headers, stream(), max_files=max_files, max_fields=32)
     parser.spool_max_size = max_bytes + 1  # keep parts in memory: originals must not hit the disk
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise ApiError(400, "invalid_multipart", f"malformed multipart body: {exc.message}") from exc
-    item = form.get(field)
-    if not isinstance(item, UploadFile):
-        raise ApiError(422, "missing_file", f"multipart field '{field}' with an image file is required")
-    data = await item.read()
+    files: dict[str, list[tuple[str, bytes]]] = {}
+    fields: dict[str, str] = {}
+    for name, item in form.multi_items():
+        if isinstance(item, UploadFile):
+            files.setdefault(name, []).append((item.filename or "", await item.read()))
+        else:
+            fields[name] = item
     await form.close()
-    if len(data) > max_bytes:
-        raise _too_large(max_bytes)
-    return data
+    return UploadedForm(files, fields)
 
 
 def _too_large(max_bytes: int) -> ApiError:

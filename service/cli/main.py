@@ -1,11 +1,11 @@
-"""The `stadtblick` console command: serve, detect, models, train."""
+"""The `stadtblick` console command: serve, detect, models, db, train."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from service.cli import detect_cmd, models_cmd, serve_cmd
+from service.cli import db_cmd, detect_cmd, models_cmd, serve_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_parser(sub)
     detect_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
+    db_cmd.add_parser(sub)
     sub.add_parser(
         "train", help="dataset tools, fine-tuning, evaluation, export (needs the [train] extra)", add_help=False
     )

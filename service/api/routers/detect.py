@@ -6,13 +6,15 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
 
 from service.api.deps import ReadyState
-from service.api.errors import ApiError
+from service.api.errors import ApiError, invalid_form
 from service.api.selection import select_detectors
 from service.api.upload import read_image_upload
+from service.gis.ingest import UNASSIGNED_DRIVE, FrameContext, IngestResult
 from service.pipeline import ParamOverrides, detect_bytes, to_response
-from service.schemas import DetectResponse
+from service.schemas import DetectResponse, FrameFields, Location, StoredDetection, StoredFrame
 
 router = APIRouter(prefix="/v1", tags=["detection"])
 
@@ -24,7 +26,13 @@ _UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        **{
+                            name: {"type": "string", "description": "with store=true, like the query field"}
+                            for name in FrameFields.model_fields
+                        },
+                    },
                 }
             },
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -45,6 +53,7 @@ _ERRORS = {
 async def detect(
     request: Request,
     state: ReadyState,
+    fields: Annotated[FrameFields, Query()],
     detectors: Annotated[
         str | None, Query(description="Comma-separated detector names; default: those enabled by default")
     ] = None,
@@ -55,17 +64,24 @@ async def detect(
         bool | None,
         Query(description="Sliced inference on overlapping tiles (small, far objects); default: per model card"),
     ] = None,
+    store: Annotated[bool, Query(description="Keep the frame, its position and detections (GIS, docs/gis.md)")] = False,
 ) -> DetectResponse:
     """Detect objects in an uploaded photo (multipart field `file`, or a raw `image/*` body).
 
     Boxes are in pixels of the image after its EXIF orientation was applied; `area_fraction`
     is the share of the image the box covers (e.g. to estimate graffiti cleaning effort).
+
+    With `store=true` the frame is kept for the GIS: its position and time come from the
+    `lat`, `lon`, `heading`, `captured_at` fields (query or form) or else from EXIF; uploading
+    the same image to the same `drive_id` again changes nothing (`stored.duplicate`).
     """
     start = time.perf_counter()
     chosen = select_detectors(state.registry, detectors)
-    data = await read_image_upload(request, state.settings.max_upload_bytes)
+    upload = await read_image_upload(request, state.settings.max_upload_bytes)
+    context = frame_context(fields, upload.fields) if store else None
     overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det, tiling=tiling)
-    run = await state.run_inference(lambda: detect_bytes(data, chosen, overrides, state.settings.image_limits()))
+    limits = state.settings.image_limits()
+    run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits))
     state.metrics.images.inc()
     for r in run.runs:
         state.metrics.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
@@ -74,4 +90,41 @@ async def detect(
             state.metrics.detections.labels(r.detector.name, names[int(cls)]).inc()
     if not run.runs:
         raise ApiError(503, "no_detectors", "no detector is available; see GET /v1/models")
-    return to_response(run, (time.perf_counter() - start) * 1000)
+    response = to_response(run, (time.perf_counter() - start) * 1000)
+    if context is not None:
+        stored = await state.run_inference(lambda: state.ingestor.ingest(run, context))
+        response.stored = stored_frame(stored)
+    return response
+
+
+def frame_context(query: FrameFields, form: dict[str, str]) -> FrameContext:
+    """Merge form fields and query fields (the query wins) and validate them as one."""
+    try:
+        merged = FrameFields.model_validate({**form, **query.model_dump(exclude_none=True)})
+    except ValidationError as exc:
+        raise invalid_form(exc) from exc
+    return FrameContext(
+        drive_id=merged.drive_id or UNASSIGNED_DRIVE,
+        lat=merged.lat,
+        lon=merged.lon,
+        heading_deg=merged.heading,
+        captured_at=merged.captured_at,
+    )
+
+
+def stored_frame(result: IngestResult) -> StoredFrame:
+    location = None
+    if result.lat is not None and result.lon is not None:
+        location = Location(lat=result.lat, lon=result.lon, heading_deg=result.heading_deg)
+    return StoredFrame(
+        frame_id=result.frame_id,
+        drive_id=result.drive_id,
+        duplicate=result.duplicate,
+        location=location,
+        position_source=result.position_source,
+        captured_at=result.captured_at,
+        detections=[
+            StoredDetection(id=d.key, lat=d.lat, lon=d.lon, position_method=d.position_method, damage_id=d.damage_id)
+            for d in result.detections
+        ],
+    )

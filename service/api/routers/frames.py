@@ -1,0 +1,95 @@
+"""Frames of inspection drives: batch upload as a background job, job progress, stored photos."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import DbSession, ReadyState, State
+from service.api.errors import ApiError, invalid_form
+from service.api.selection import select_detectors
+from service.api.upload import read_multipart
+from service.gis.batch import BatchLimits, InvalidBatch, collect_frames
+from service.pipeline import ParamOverrides
+from service.schemas import DRIVE_ID_PATTERN, BatchAccepted, BatchFields, JobStatus
+from service.storage.frames import FrameRepository
+from service.storage.jobs import JobRepository
+
+router = APIRouter(prefix="/v1", tags=["frames"])
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["drive_id"],
+                    "properties": {
+                        "drive_id": {"type": "string", "pattern": DRIVE_ID_PATTERN},
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "archive": {"type": "string", "format": "binary", "description": "a zip of frames"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/frames/batch", status_code=202, response_model=BatchAccepted, openapi_extra=_BATCH_BODY)
+async def upload_batch(
+    request: Request,
+    state: ReadyState,
+    detectors: Annotated[str | None, Query(description="Comma-separated detector names")] = None,
+    conf: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    iou: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    max_det: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> BatchAccepted:
+    """Store many frames of one drive (multipart `files`, and/or a zip in `archive`, plus `drive_id`).
+
+    Positions and times come from each frame's EXIF. Returns at once with a job id; the frames
+    are processed in the background (see `GET /v1/jobs/{id}`), zip members in name order.
+    """
+    settings = state.settings
+    chosen = select_detectors(state.registry, detectors)
+    form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
+    try:
+        drive_id = BatchFields.model_validate(form.fields).drive_id
+    except ValidationError as exc:
+        raise invalid_form(exc) from exc
+    limits = BatchLimits(settings.max_batch_frames, settings.max_upload_bytes, settings.max_batch_bytes)
+    try:
+        frames = collect_frames(
+            form.files.get("files", []) + form.files.get("file", []),
+            [data for _, data in form.files.get("archive", [])],
+            limits,
+        )
+    except InvalidBatch as exc:
+        raise ApiError(400, "invalid_batch", str(exc)) from exc
+    overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
+    job_id = await run_in_threadpool(state.batches.submit, frames, drive_id, chosen, overrides)
+    status_url = f"{str(request.base_url).rstrip('/')}/v1/jobs/{job_id}"
+    return BatchAccepted(job_id=job_id, status_url=status_url, frames=len(frames))
+
+
+@router.get("/jobs/{job_id}", response_model=JobStatus)
+def job_status(job_id: str, session: DbSession) -> JobStatus:
+    job = JobRepository(session).get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id!r}")
+    return JobStatus.model_validate(job, from_attributes=True)
+
+
+@router.get("/frames/{frame_id}/image", response_class=FileResponse)
+def frame_image(frame_id: int, state: State, session: DbSession) -> FileResponse:
+    """The stored photo of a frame: re-encoded, without the upload's metadata."""
+    frame = FrameRepository(session).get(frame_id)
+    path = state.ingestor.images.path(frame.image_path) if frame else None
+    if path is None or not path.is_file():
+        raise ApiError(404, "not_found", f"no stored image for frame {frame_id}")
+    return FileResponse(path, media_type="image/jpeg")

@@ -1,0 +1,71 @@
+"""The feature collections the OGC API serves: what each holds and how to query it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.gis import GRAFFITI, ROAD_CONDITION, ROAD_DAMAGE
+from service.gis.features import damage_feature, segment_feature
+from service.gis.filters import FeatureQuery
+from service.storage.damages import DamageRepository
+from service.storage.segments import SegmentRepository
+
+Extent = tuple[tuple[float, ...] | None, tuple[datetime | None, datetime | None]]
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    description: str
+    geometry: str  # GeoJSON geometry type of every feature
+    find: Callable[[Session, FeatureQuery], tuple[int, list[Any]]]
+    get: Callable[[Session, str], Any | None]
+    extent: Callable[[Session], Extent]
+    feature: Callable[[Any, str], dict[str, Any]]  # (record, base URL) -> GeoJSON Feature
+
+
+def _damage_collection(category: str, title: str, description: str) -> Collection:
+    def get(session: Session, feature_id: str) -> Any | None:
+        return DamageRepository(session).get(category, int(feature_id)) if feature_id.isdigit() else None
+
+    return Collection(
+        id=category,
+        title=title,
+        description=description,
+        geometry="Point",
+        find=lambda session, query: DamageRepository(session).find(category, query),
+        get=get,
+        extent=lambda session: DamageRepository(session).extent(category),
+        feature=damage_feature,
+    )
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c
+    for c in (
+        _damage_collection(
+            ROAD_DAMAGE,
+            "Road damage",
+            "Potholes and cracks: one feature per physical damage, merged from all frames of a drive "
+            "that saw it (first/last seen, sightings, best photo).",
+        ),
+        _damage_collection(GRAFFITI, "Graffiti", "Graffiti, merged like road damage."),
+        Collection(
+            id=ROAD_CONDITION,
+            title="Road condition",
+            description="Graded segments of the driven tracks: school grade 1 (very good) to 5 (urgent) "
+            "from the severity-weighted damage per 100 m.",
+            geometry="LineString",
+            find=lambda session, query: SegmentRepository(session).find(query),
+            get=lambda session, feature_id: SegmentRepository(session).get(feature_id),
+            extent=lambda session: SegmentRepository(session).extent(),
+            feature=segment_feature,
+        ),
+    )
+}

@@ -1,0 +1,45 @@
+"""Feature filters as SQL conditions: bounded parameters only, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.gis.filters import BBox, FeatureQuery, Interval
+
+T = TypeVar("T")
+
+
+def point_in_bbox(lon: Any, lat: Any, box: BBox) -> ColumnElement[bool]:
+    if box.min_lon <= box.max_lon:
+        lon_ok = lon.between(box.min_lon, box.max_lon)
+    else:  # crosses the antimeridian
+        lon_ok = or_(lon >= box.min_lon, lon <= box.max_lon)
+    return and_(lon_ok, lat.between(box.min_lat, box.max_lat))
+
+
+def box_intersects_bbox(min_lon: Any, min_lat: Any, max_lon: Any, max_lat: Any, box: BBox) -> ColumnElement[bool]:
+    """The stored bounding box overlaps the query box (a superset test for lines)."""
+    lat_ok = and_(min_lat <= box.max_lat, max_lat >= box.min_lat)
+    if box.min_lon <= box.max_lon:
+        return and_(lat_ok, min_lon <= box.max_lon, max_lon >= box.min_lon)
+    return and_(lat_ok, or_(max_lon >= box.min_lon, min_lon <= box.max_lon))
+
+
+def overlaps(start: Any, end: Any, interval: Interval) -> ColumnElement[bool]:
+    """[start, end] of the record overlaps the interval; records without a time never match."""
+    conditions = [start.is_not(None), end.is_not(None)]
+    if interval.end is not None:
+        conditions.append(start <= interval.end)
+    if interval.start is not None:
+        conditions.append(end >= interval.start)
+    return and_(*conditions)
+
+
+def page(session: Session, stmt: Select[tuple[T]], query: FeatureQuery, order_by: Any) -> tuple[int, list[T]]:
+    """(number matched, the rows of the requested page) in a stable order."""
+    matched = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.scalars(stmt.order_by(order_by).limit(query.limit).offset(query.offset)).all()
+    return matched, list(rows)

@@ -1,0 +1,74 @@
+"""Frames and their detections: idempotent insert, per-drive write lock, the drive's track."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from service.gis.filters import FeatureQuery
+from service.storage.filtering import overlaps, page, point_in_bbox
+from service.storage.models import Detection, Frame
+
+
+class FrameRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def lock_drive(self, drive_id: str) -> None:
+        """Serialise writers of one drive until the transaction ends (dedup must see their records).
+
+        SQLite already allows one writer at a time (`Database.transaction` begins IMMEDIATE);
+        PostgreSQL gets a transaction-scoped advisory lock, which also holds across processes.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"drive:{drive_id}".encode()).digest()[:8], "big", signed=True)
+            self.session.execute(select(func.pg_advisory_xact_lock(key)))
+
+    def find(self, drive_id: str, sha256: str) -> Frame | None:
+        stmt = select(Frame).where(Frame.drive_id == drive_id, Frame.sha256 == sha256)
+        return self.session.scalars(stmt.options(selectinload(Frame.detections))).first()
+
+    def get(self, frame_id: int) -> Frame | None:
+        return self.session.get(Frame, frame_id)
+
+    def add(self, frame: Frame) -> Frame:
+        self.session.add(frame)
+        self.session.flush()
+        return frame
+
+    def track(self, drive_id: str) -> list[Frame]:
+        """The drive's positioned frames in capture order (upload order where times are missing)."""
+        stmt = (
+            select(Frame)
+            .where(Frame.drive_id == drive_id, Frame.lat.is_not(None), Frame.lon.is_not(None))
+            .order_by(func.coalesce(Frame.captured_at, Frame.received_at), Frame.id)
+        )
+        return list(self.session.scalars(stmt))
+
+
+def detections_query(query: FeatureQuery) -> Select[tuple[Detection]]:
+    """Positioned detections matching the filters, with their frames loaded."""
+    observed = func.coalesce(Frame.captured_at, Frame.received_at)
+    stmt = (
+        select(Detection)
+        .join(Frame)
+        .where(Detection.lat.is_not(None), Detection.lon.is_not(None))
+        .options(selectinload(Detection.frame))
+    )
+    if query.bbox:
+        stmt = stmt.where(point_in_bbox(Detection.lon, Detection.lat, query.bbox))
+    if query.interval:
+        stmt = stmt.where(overlaps(observed, observed, query.interval))
+    if query.classes:
+        stmt = stmt.where(Detection.class_name.in_(query.classes))
+    if query.detectors:
+        stmt = stmt.where(Detection.detector.in_(query.detectors))
+    if query.drive_id:
+        stmt = stmt.where(Frame.drive_id == query.drive_id)
+    return stmt
+
+
+def find_detections(session: Session, query: FeatureQuery) -> tuple[int, list[Detection]]:
+    return page(session, detections_query(query), query, Detection.id)

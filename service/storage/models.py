@@ -1,0 +1,153 @@
+"""ORM models: one table per record kind. Positions are plain WGS84 lon/lat columns.
+
+No PostGIS types: SQLite and PostgreSQL store and filter the same columns, and GeoJSON is
+built in Python (service.gis.features). Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Frame(Base):
+    """One stored photo of a drive: where and when it was taken, and the re-encoded image file."""
+
+    __tablename__ = "frames"
+    __table_args__ = (
+        UniqueConstraint("drive_id", "sha256", name="uq_frames_drive_sha256"),
+        Index("ix_frames_drive_time", "drive_id", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drive_id: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), doc="sha256 of the uploaded bytes")
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    captured_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    position_source: Mapped[str | None] = mapped_column(String(16), doc="exif or request")
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    image_path: Mapped[str] = mapped_column(String(255), doc="JPEG under the data folder, without metadata")
+
+    detections: Mapped[list[Detection]] = relationship(back_populates="frame", cascade="all, delete-orphan")
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.captured_at or self.received_at
+
+
+class DamageRecord(Base):
+    """One physical damage (or graffiti): same-class detections of a drive within a few metres."""
+
+    __tablename__ = "damage_records"
+    __table_args__ = (
+        Index("ix_damage_lookup", "drive_id", "class_name", "lat", "lon"),
+        Index("ix_damage_category_position", "category", "lon", "lat"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drive_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32), doc="the collection: road_damage or graffiti")
+    class_name: Mapped[str] = mapped_column(String(64))
+    lon: Mapped[float] = mapped_column(Float, doc="mean of the sightings' ground positions")
+    lat: Mapped[float] = mapped_column(Float)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    count: Mapped[int] = mapped_column(Integer, doc="number of detections merged into this record")
+    max_confidence: Mapped[float] = mapped_column(Float)
+    best_frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id"))
+
+
+class Detection(Base):
+    __tablename__ = "detections"
+    __table_args__ = (Index("ix_detections_position", "lon", "lat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(20), doc="the API's stable detection id")
+    detector: Mapped[str] = mapped_column(String(64))
+    detector_version: Mapped[str] = mapped_column(String(64))
+    class_name: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    area_fraction: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float, doc="estimated ground position")
+    lat: Mapped[float | None] = mapped_column(Float)
+    position_method: Mapped[str | None] = mapped_column(String(16), doc="projected or camera")
+    damage_id: Mapped[int | None] = mapped_column(ForeignKey("damage_records.id", ondelete="SET NULL"), index=True)
+
+    frame: Mapped[Frame] = relationship(back_populates="detections")
+
+
+class RoadSegment(Base):
+    """A graded piece of a drive's track; recomputed when the drive gets new frames."""
+
+    __tablename__ = "road_segments"
+    __table_args__ = (Index("ix_segments_bbox", "min_lon", "min_lat", "max_lon", "max_lat"),)
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True, doc="<drive_id>.<seq>: stable across regrading")
+    drive_id: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    coordinates: Mapped[list] = mapped_column(JSON, doc="GeoJSON LineString coordinates [[lon, lat], ...]")
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    length_m: Mapped[float] = mapped_column(Float)
+    start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    damage_count: Mapped[int] = mapped_column(Integer)
+    damage_index: Mapped[float] = mapped_column(Float, doc="severity-weighted damages per 100 m")
+    grade: Mapped[int] = mapped_column(Integer, doc="1 very good ... 5 urgent")
+    graded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    """A background batch: progress that survives the request which started it."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    drive_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), doc="queued, running, done, failed")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(JSON, default=list, doc="the first per-item errors")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
