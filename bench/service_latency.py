@@ -66,6 +66,7 @@ def server_env(weights_dirs: list[Path], workdir: Path, extra: dict[str, str]) -
     env["STADTBLICK_WEIGHTS_DIR"] = os.pathsep.join(str(p.resolve()) for p in weights_dirs)
     env["STADTBLICK_DATA_DIR"] = str((workdir / "data").resolve())
     env.setdefault("YOLO_OFFLINE", "1")
+    env.setdefault("STADTBLICK_AUTH", "disabled")  # loopback only; bench/load.py measures with API keys
     env.update(extra)
     return env
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,8 +16,15 @@ from service.gis import GRAFFITI, ROAD_DAMAGE
 from service.gis.grading import GradingRules
 from service.gis.ground_position import CameraModel
 from service.imaging import ImageLimits
+from service.privacy import AnonymiseConfig, PrivacyGuard
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+MULTIPART_FRAMING = 64 * 1024  # boundaries and part headers around an uploaded file
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Settings the service refuses to start with; the message says why and what to do."""
 
 
 class Settings(BaseSettings):
@@ -33,6 +41,18 @@ class Settings(BaseSettings):
     inference_workers: int = Field(0, ge=0, description="Concurrent inferences (0: number of cores)")
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(80_000_000, ge=1)
+
+    # --- access control and limits (docs/security.md) ---
+    auth: Literal["required", "disabled"] = Field(
+        "required", description="'disabled': every request acts as admin; only allowed on a loopback host"
+    )
+    open_metrics: bool = Field(True, description="/metrics without a key (for a Prometheus in the same network)")
+    rate_limit_per_minute: int = Field(600, ge=0, description="Requests per minute per API key (0: unlimited)")
+    rate_limit_burst: int = Field(60, ge=1, description="Requests a key may send at once before the rate applies")
+    max_queued_inferences: int = Field(
+        0, ge=0, description="Uploads waiting for an inference worker before 503 (0: 4 per worker)"
+    )
+    max_batch_jobs: int = Field(2, ge=1, description="Batch jobs queued or running at once before 503")
 
     # --- storage and GIS (docs/gis.md) ---
     database_url: str = Field("", description="SQLAlchemy URL; empty: SQLite file stadtblick.db in data_dir")
@@ -56,6 +76,23 @@ class Settings(BaseSettings):
     map_tile_url: str = Field("", description="Leaflet tile URL template for /ui/map; empty: no base map")
     map_tile_attribution: str = ""
 
+    # --- privacy: anonymisation and retention (docs/privacy.md) ---
+    require_anonymisation: bool = Field(
+        True, description="Refuse to store images (503) unless a model finds every class in anonymise_classes"
+    )
+    anonymise_classes: list[str] = Field(["face", "licence_plate"], description="What must be found to store")
+    anonymise_sources: list[str] = Field(
+        ["anonymize", "centerface"], description="Detectors that anonymise, where installed"
+    )
+    anonymise_mode: Literal["blur", "pixelate"] = "blur"
+    anonymise_margin: float = Field(0.15, ge=0.0, le=1.0, description="Share of a box added on each side")
+    anonymise_conf: float = Field(0.1, gt=0.0, le=1.0, description="Confidence threshold (low: recall first)")
+    anonymise_ellipse_faces: bool = Field(False, description="Obscure faces inside the ellipse of their box only")
+    anonymise_persons: bool = Field(False, description="Also obscure whole persons (needs a 'coco' detector)")
+    anonymise_tile_min_side: int = Field(1600, ge=1, description="Larger frames are also searched tile by tile")
+    retention_frames_days: float = Field(30.0, gt=0, description="Stored frame images are deleted after this age")
+    retention_interval_s: float = Field(3600.0, gt=0, description="How often the service deletes expired images")
+
     @property
     def weights_dirs(self) -> list[Path]:
         return [Path(p) for p in self.weights_dir.split(os.pathsep) if p.strip()]
@@ -63,6 +100,24 @@ class Settings(BaseSettings):
     @property
     def workers(self) -> int:
         return self.inference_workers or (os.cpu_count() or 1)
+
+    @property
+    def inference_capacity(self) -> int:
+        """Uploads admitted at once: those running plus those queued (each holds its image in memory)."""
+        return self.workers + (self.max_queued_inferences or 4 * self.workers)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """No request body may be larger, on any route: the largest per-route limit plus multipart framing."""
+        return max(self.max_batch_bytes, self.max_upload_bytes) + MULTIPART_FRAMING
+
+    def check_auth_binding(self, host: str) -> None:
+        """Refuse to serve without authentication anywhere but on the loopback interface."""
+        if self.auth == "disabled" and host not in LOOPBACK_HOSTS:
+            raise UnsafeConfiguration(
+                f"STADTBLICK_AUTH=disabled is only allowed when the service listens on 127.0.0.1 or localhost, "
+                f"not {host!r}: create API keys (stadtblick keys create) or bind to 127.0.0.1"
+            )
 
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_image_pixels)
@@ -83,6 +138,18 @@ class Settings(BaseSettings):
     def damage_categories(self) -> dict[str, str]:
         """Class name -> the collection its damage records belong to."""
         return {c: GRAFFITI for c in self.graffiti_classes} | {c: ROAD_DAMAGE for c in self.road_damage_classes}
+
+    def anonymise_config(self) -> AnonymiseConfig:
+        return AnonymiseConfig(
+            mode=self.anonymise_mode,
+            margin=self.anonymise_margin,
+            conf=self.anonymise_conf,
+            ellipse_faces=self.anonymise_ellipse_faces,
+            tile_min_side=self.anonymise_tile_min_side,
+        )
+
+    def privacy_guard(self) -> PrivacyGuard:
+        return PrivacyGuard(required=self.require_anonymisation, classes=frozenset(self.anonymise_classes))
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'stadtblick.db').resolve()}"

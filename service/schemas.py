@@ -125,3 +125,18 @@ class DetectResponse(BaseModel):
     models: list[ModelRef]
     timing_ms: Timing
     stored: StoredFrame | None = Field(None, description="With store=true: how the frame was stored")
+
+
+class AnonymisedRegion(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    source: str = Field(description="The detector that found it: anonymize, centerface or coco")
+    class_name: str = Field(alias="class", description="face, licence_plate or person")
+    confidence: float
+    box: BBox = Field(description="The obscured area in pixels (the detection plus the safety margin)")
+
+
+class AnonymiseReport(BaseModel):
+    width: int
+    height: int
+    regions: list[AnonymisedRegion]

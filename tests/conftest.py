@@ -13,10 +13,22 @@ from helpers import TINY_INPUT, export_tiny, write_detector
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Apps built by tests keep their database and frames in a temporary folder, never in ./data."""
+    """Apps built by tests keep their database and frames in a temporary folder, never in ./data.
+
+    They run without authentication (as a developer's local service does), so each test is about
+    its feature; tests/security builds its apps with `Settings(auth="required")` and real keys.
+    Likewise anonymisation: see below.
+    """
     patch = pytest.MonkeyPatch()
     patch.setenv("STADTBLICK_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     patch.delenv("STADTBLICK_DATABASE_URL", raising=False)
+    patch.setenv("STADTBLICK_AUTH", "disabled")
+    # Storing without a complete anonymiser (faces and plates) is refused by default: the tests of
+    # other features store frames of synthetic scenes, so they say explicitly that this is allowed.
+    # tests/privacy builds its apps with the anonymiser (a face-square detector, CenterFace).
+    patch.setenv("STADTBLICK_REQUIRE_ANONYMISATION", "false")
+    patch.setenv("STADTBLICK_ANONYMISE_SOURCES", '["anonymize"]')
+    patch.delenv("STADTBLICK_HOST", raising=False)
     yield
     patch.undo()
 

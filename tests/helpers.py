@@ -1,4 +1,5 @@
-"""Test helpers: tiny real ONNX detectors built by Ultralytics, weights folders, synthetic photos."""
+"""Test helpers: tiny real ONNX detectors (built by Ultralytics, or exact ones that find coloured
+squares), weights folders, synthetic photos."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -87,7 +89,69 @@ def synthetic_photo(height: int = 240, width: int = 320, seed: int = 0) -> np.nd
     return img
 
 
+def dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
+    """Degrees as EXIF GPS degrees, minutes, seconds."""
+    deg = int(value)
+    minutes = int((value - deg) * 60)
+    seconds = round(((value - deg) * 60 - minutes) * 60 * 10000)
+    return IFDRational(deg), IFDRational(minutes), IFDRational(seconds, 10000)
+
+
 def jpeg_bytes(rgb: np.ndarray, exif: Image.Exif | None = None, quality: int = 90) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=quality, exif=exif or Image.Exif())
     return buf.getvalue()
+
+
+WINDOW, STRIDE = 32, 4  # of the square detector, in model input pixels (64 and 8 in a 320x240 frame)
+MIX = {
+    "pothole": (1.0, -1.0, 0.0),  # red
+    "crack": (-1.0, 1.0, 0.0),  # green
+    "face": (-1.0, 0.0, 1.0),  # blue
+    "licence_plate": (1.0, 1.0, -1.0),  # yellow
+}
+
+
+def square_detector_onnx(path: Path, classes: list[str]) -> Path:
+    """An exact detector of coloured squares, in the YOLOv8 layout (1, 4 + nc, N).
+
+    A WINDOW x WINDOW box slides with STRIDE over the letterboxed input; a class scores high
+    (sigmoid) where the window is filled with its colour, a fixed mix of the RGB channels (MIX).
+    """
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, w = TINY_INPUT
+    gh, gw = (h - WINDOW) // STRIDE + 1, (w - WINDOW) // STRIDE + 1
+    cy, cx = np.meshgrid(np.arange(gh) * STRIDE + WINDOW / 2, np.arange(gw) * STRIDE + WINDOW / 2, indexing="ij")
+    size = np.full(gh * gw, WINDOW, np.float32)
+    boxes = np.stack([cx.ravel(), cy.ravel(), size, size]).astype(np.float32)[None]
+    mix = np.array([MIX[c] for c in classes], np.float32).reshape(len(classes), 3, 1, 1)
+    consts = {
+        "mix": mix,
+        "thr": np.array(0.7, np.float32),
+        "gain": np.array(20.0, np.float32),
+        "shape": np.array([1, len(classes), gh * gw], np.int64),
+        "boxes": boxes,
+    }
+    nodes = [
+        helper.make_node("Conv", ["images", "mix"], ["mixed"]),
+        helper.make_node("AveragePool", ["mixed"], ["pooled"], kernel_shape=[WINDOW, WINDOW], strides=[STRIDE] * 2),
+        helper.make_node("Sub", ["pooled", "thr"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["scores"]),
+        helper.make_node("Reshape", ["scores", "shape"], ["flat"]),
+        helper.make_node("Concat", ["boxes", "flat"], ["output0"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "squares",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + len(classes), gh * gw])],
+        [numpy_helper.from_array(v, k) for k, v in consts.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
@@ -187,6 +188,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
+    from service.config import Settings
+    from service.inference import SessionConfig
+    from service.privacy.centerface import CENTERFACE, load_centerface
+    from service.privacy.sources import COCO, build_anonymiser
+    from service.registry.registry import ModelRegistry
+    from training.anonymisation_recall import measure_sources, write_report
+
+    settings = Settings()
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else settings.anonymise_sources
+    registry = ModelRegistry.discover(args.weights_dir or settings.weights_dirs)
+    wanted = {*sources, COCO} if settings.anonymise_persons else set(sources)
+    registry.entries = {n: e for n, e in registry.entries.items() if n in wanted}
+    registry.load_all(SessionConfig())
+    loaded = {n: e.detector for n, e in registry.entries.items() if e.detector is not None}
+    centerface = load_centerface() if CENTERFACE in sources else None
+    config = settings.anonymise_config()
+    anonymiser = build_anonymiser(loaded, centerface, config, sources, settings.anonymise_persons)
+    if anonymiser is None:
+        console.print(f"[red]error:[/] none of the sources {sources} is installed")
+        return 2
+    absent = set(sources) - {s.name for s in anonymiser.sources}
+    if absent:
+        console.print(f"[yellow]not installed, not measured:[/] {', '.join(sorted(absent))}")
+    results = measure_sources(anonymiser, args.data, args.split, track)
+    report = write_report(results, args.data, args.split, asdict(config), args.out)
+    console.print(report.read_text(encoding="utf-8"))
+    console.print(f"written: {report} and {report.with_suffix('.json')}")
+    return 0
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from training.publish import PublishRefused, publish
 
@@ -282,6 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", type=Path, default=Path("weights"))
     p.add_argument("--force", action="store_true", help="publish even if mAP50 is lower")
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser(
+        "anonymisation-recall", help="share of labelled faces/plates the anonymiser obscures, per source"
+    )
+    p.add_argument("--data", type=Path, required=True, help="data.yaml with classes face, licence_plate")
+    p.add_argument("--split", default="val")
+    p.add_argument("--weights-dir", type=Path, action="append", help="folders with anonymize/ (default: the service's)")
+    p.add_argument("--sources", help="e.g. anonymize,centerface (default: STADTBLICK_ANONYMISE_SOURCES)")
+    p.add_argument("--out", type=Path, default=Path("runs/anonymisation_recall"), help="report folder")
+    p.set_defaults(func=cmd_anonymisation_recall)
 
     add_import_yolov5_parser(sub)
     return parser

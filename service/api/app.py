@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -12,8 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
 from service import __version__
-from service.api.errors import install_error_handlers
-from service.api.routers import detect, exports, frames, health, models, ogc, ui
+from service.api.body_limit import BodyLimitMiddleware
+from service.api.errors import document_errors, install_error_handlers
+from service.api.routers import anonymize, audit, detect, exports, frames, health, models, ogc, ui
 from service.api.state import ServiceState
 from service.config import Settings
 from service.web import STATIC_DIR
@@ -22,8 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, load_in_background: bool = True) -> FastAPI:
-    """Build the app; models load in a background thread so `/healthz` answers at once."""
-    state = ServiceState.create(settings or Settings())
+    """Build the app; models load in a background thread so `/healthz` answers at once.
+
+    Raises `UnsafeConfiguration` for authentication disabled on a host other than loopback.
+    """
+    settings = settings or Settings()
+    settings.check_auth_binding(settings.host)
+    if settings.auth == "disabled":
+        log.warning("authentication is DISABLED (STADTBLICK_AUTH=disabled): every request acts as admin")
+    state = ServiceState.create(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -32,7 +41,9 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
             threading.Thread(target=state.load_models, name="model-loader", daemon=True).start()
         else:
             state.load_models()
+        retention = asyncio.create_task(state.enforce_retention(), name="retention")
         yield
+        retention.cancel()
         state.executor.shutdown(wait=False, cancel_futures=True)
         state.database.dispose()
 
@@ -45,6 +56,8 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     )
     app.state.service = state
     install_error_handlers(app)
+    document_errors(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -54,7 +67,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
         return response
 
-    for module in (detect, frames, exports, ogc, ui, models, health):
+    for module in (detect, anonymize, frames, exports, ogc, ui, models, audit, health):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     return app

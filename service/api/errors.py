@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.admission import Overloaded
+from service.faults import classify
 from service.imaging import ImageError
+from service.privacy import AnonymiserUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="Machine-readable, e.g. `payload_too_large`")
+    message: str = Field(description="For people: what went wrong and, where possible, what to do")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
 
 
 class ApiError(Exception):
@@ -33,6 +51,32 @@ def error_body(code: str, message: str, **extra: object) -> dict:
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Describe every documented 4xx/5xx response in the OpenAPI schema with the body the handlers
+    below really send (FastAPI would document its own 422 shape), so clients and schema-based
+    tests see the truth."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            defs = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(defs.pop("$defs", {}))
+            components["ErrorResponse"] = defs
+            envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if status[0] in "45":
+                            response["content"] = envelope
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -59,7 +103,31 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(AnonymiserUnavailable)
+    async def _no_anonymiser(_: Request, exc: AnonymiserUnavailable) -> JSONResponse:
+        """Never an identifiable image instead: nothing was stored or returned."""
+        return JSONResponse(error_body("anonymiser_unavailable", str(exc)), 503)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse(error_body("busy", str(exc)), 503, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(SQLAlchemyError)
+    async def _fault(request: Request, exc: Exception) -> JSONResponse:
+        """Disk and database faults (service.faults) as 503/507; handled here, not re-raised as a crash."""
+        fault = classify(exc)
+        if fault is None:
+            return _internal_error(request)
+        log.error("%s on %s %s: %s", fault.code, request.method, request.url.path, exc)
+        headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s else None
+        return JSONResponse(error_body(fault.code, fault.message), fault.status, headers=headers)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "internal server error; see the service log"), 500)
+        return _internal_error(request)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(error_body("internal_error", "internal server error; see the service log"), 500)

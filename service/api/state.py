@@ -11,15 +11,21 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from service.admission import Admission
 from service.api.metrics import Metrics
+from service.api.rate_limit import RateLimiter
 from service.config import Settings
 from service.gis.batch import BatchRunner
 from service.gis.ingest import FrameIngestor, IngestConfig
 from service.inference import SessionConfig
+from service.privacy import AnonymiserUnavailable, PrivacyGuard
+from service.privacy.centerface import CENTERFACE, load_centerface
+from service.privacy.sources import build_anonymiser
 from service.registry.registry import ModelRegistry
 from service.storage import Database
 from service.storage.frame_images import FrameImageStore
 from service.storage.jobs import JobRepository
+from service.storage.retention import RetentionReport, run_retention, standard_rules
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,6 +40,9 @@ class ServiceState:
     database: Database
     ingestor: FrameIngestor
     batches: BatchRunner
+    uploads: Admission  # uploads being read or waiting for / running inference
+    rate_limiter: RateLimiter
+    privacy: PrivacyGuard
     ready: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -47,7 +56,8 @@ class ServiceState:
             timezone=ZoneInfo(settings.timezone),
         )
         executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="inference")
-        ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config)
+        privacy = settings.privacy_guard()
+        ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
         return cls(
             settings=settings,
             registry=ModelRegistry.discover(settings.weights_dirs),
@@ -55,22 +65,62 @@ class ServiceState:
             executor=executor,
             database=database,
             ingestor=ingestor,
-            batches=BatchRunner(database, ingestor, executor, settings.image_limits()),
+            batches=BatchRunner(
+                database, ingestor, executor, settings.image_limits(), Admission("batch jobs", settings.max_batch_jobs)
+            ),
+            uploads=Admission("uploads", settings.inference_capacity),
+            rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            privacy=privacy,
         )
 
     def open_storage(self) -> None:
-        """Bring the schema up to date; jobs a previous process left unfinished are marked failed."""
+        """Bring the schema up to date; clear what a previous process left unfinished (jobs, temporary files)."""
         self.database.upgrade()
         with self.database.transaction() as session:
             stale = JobRepository(session).fail_interrupted()
         if stale:
             log.warning("marked %d interrupted job(s) as failed", stale)
+        leftovers = self.ingestor.images.sweep_incoming()
+        if leftovers:
+            log.warning("removed %d incomplete image file(s) of an interrupted write", leftovers)
 
     def load_models(self) -> None:
         """Create the ONNX Runtime sessions; readiness flips once every detector was tried."""
-        self.registry.load_all(SessionConfig(intra_op_threads=self.settings.intra_op_threads))
+        session_config = SessionConfig(intra_op_threads=self.settings.intra_op_threads)
+        self.registry.load_all(session_config)
         self.metrics.models_loaded.set(sum(e.ready for e in self.registry.entries.values()))
+        self.load_anonymiser(session_config)
         self.ready.set()
+
+    def load_anonymiser(self, session_config: SessionConfig) -> None:
+        """The anonymiser over the installed sources; says loudly when images cannot be stored."""
+        settings = self.settings
+        centerface = load_centerface(session_config) if CENTERFACE in settings.anonymise_sources else None
+        loaded = {name: e.detector for name, e in self.registry.entries.items() if e.detector is not None}
+        self.privacy.anonymiser = build_anonymiser(
+            loaded, centerface, settings.anonymise_config(), settings.anonymise_sources, settings.anonymise_persons
+        )
+        try:
+            anonymiser = self.privacy.usable()
+            log.info("anonymiser: %s", ", ".join(s.name for s in anonymiser.sources))
+        except AnonymiserUnavailable as exc:
+            if settings.require_anonymisation:
+                log.warning("storing images is refused: %s", exc)
+            else:
+                log.warning("images are stored without complete anonymisation (explicitly allowed): %s", exc)
+
+    def apply_retention(self) -> RetentionReport:
+        rules = standard_rules(self.ingestor.images, self.settings.retention_frames_days)
+        return run_retention(self.database, rules)
+
+    async def enforce_retention(self) -> None:
+        """The scheduled job: delete expired personal data at start and every `retention_interval_s`."""
+        while True:
+            try:
+                await asyncio.to_thread(self.apply_retention)
+            except Exception:  # a locked or unreachable database: the next run deletes what is due
+                log.exception("retention run failed; retrying in %.0f s", self.settings.retention_interval_s)
+            await asyncio.sleep(self.settings.retention_interval_s)
 
     async def run_inference(self, fn: Callable[[], T]) -> T:
         """Run CPU-bound work in the worker pool so the event loop keeps serving."""

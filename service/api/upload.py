@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.api.errors import ApiError
+from service.config import MULTIPART_FRAMING
 
 RAW_TYPES = ("image/", "application/octet-stream")
 
@@ -48,7 +49,7 @@ class ImageUpload:
 async def read_image_upload(request: Request, max_bytes: int, field: str = "file") -> ImageUpload:
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
-        form = await read_multipart(request, max_bytes + 64 * 1024, max_files=4)  # room for the framing
+        form = await read_multipart(request, max_bytes + MULTIPART_FRAMING, max_files=4)
         files = form.files.get(field)
         if not files:
             raise ApiError(422, "missing_file", f"multipart field '{field}' with an image file is required")

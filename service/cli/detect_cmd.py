@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +16,7 @@ from service.config import Settings
 from service.imaging import ImageError
 from service.inference import OnnxDetector, SessionConfig
 from service.pipeline import ParamOverrides, detect_bytes, to_response
+from service.registry.card import ModelCard
 from service.registry.registry import ModelRegistry, ModelUnavailable
 from service.schemas import DetectResponse
 
@@ -84,8 +85,11 @@ def _detect_one(
     return True
 
 
-def load_detectors(settings: Settings, requested: str | None) -> list[OnnxDetector]:
-    """Load only the detectors this run needs (the CLI starts fast with many installed)."""
+def load_detectors(
+    settings: Settings, requested: str | None, variant: Callable[[ModelCard], str] | None = None
+) -> list[OnnxDetector]:
+    """Load only the detectors this run needs (the CLI starts fast with many installed);
+    `variant` picks the model file per card instead of its `serve_variant` (the vehicle: INT8)."""
     registry = ModelRegistry.discover(settings.weights_dirs)
     names = [n.strip() for n in requested.split(",") if n.strip()] if requested else None
     if names:
@@ -93,6 +97,10 @@ def load_detectors(settings: Settings, requested: str | None) -> list[OnnxDetect
         if unknown:
             raise KeyError(f"unknown detector(s): {', '.join(unknown)}; known: {', '.join(registry.entries)}")
         registry.entries = {n: registry.entries[n] for n in names}
+    if variant is not None:
+        for entry in registry.entries.values():
+            if entry.card is not None:
+                entry.card = entry.card.model_copy(update={"serve_variant": variant(entry.card)})
     registry.load_all(SessionConfig(intra_op_threads=settings.intra_op_threads))
     names = names or registry.default_names()
     if not names:

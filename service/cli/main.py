@@ -1,11 +1,11 @@
-"""The `stadtblick` console command: serve, detect, models, db, train."""
+"""The `stadtblick` console command: serve, detect, models, db, edge, keys, retention, train."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from service.cli import db_cmd, detect_cmd, models_cmd, serve_cmd
+from service.cli import db_cmd, detect_cmd, edge_cmd, keys_cmd, models_cmd, retention_cmd, serve_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     detect_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
     db_cmd.add_parser(sub)
+    edge_cmd.add_parser(sub)
+    keys_cmd.add_parser(sub)
+    retention_cmd.add_parser(sub)
     sub.add_parser(
         "train", help="dataset tools, fine-tuning, evaluation, export (needs the [train] extra)", add_help=False
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
-from service.config import Settings
+from service.config import Settings, UnsafeConfiguration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,12 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    host = args.host or settings.host
+    settings.host = args.host or settings.host
     port = args.port or settings.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level)
+    try:
+        app = create_app(settings)
+    except UnsafeConfiguration as exc:
+        print(f"stadtblick serve: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=settings.host, port=port, log_level=args.log_level)
     return 0

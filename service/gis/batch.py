@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from service.admission import Admission
 from service.gis.ingest import FrameContext, FrameIngestor
 from service.imaging import ImageError, ImageLimits
 from service.inference import OnnxDetector
@@ -75,50 +76,64 @@ def _is_frame(member: zipfile.ZipInfo) -> bool:
 
 
 class BatchRunner:
-    def __init__(self, db: Database, ingestor: FrameIngestor, executor: Executor, image_limits: ImageLimits):
+    def __init__(
+        self, db: Database, ingestor: FrameIngestor, executor: Executor, image_limits: ImageLimits, jobs: Admission
+    ):
         self.db, self.ingestor, self.executor, self.image_limits = db, ingestor, executor, image_limits
+        self.jobs = jobs  # each job holds its frames in memory until done: a bounded number of them
 
     def submit(
         self,
         frames: list[tuple[str, bytes]],
-        drive_id: str,
+        context: FrameContext,
         detectors: list[OnnxDetector],
         overrides: ParamOverrides,
     ) -> str:
-        with self.db.transaction() as session:
-            job_id = JobRepository(session).create(JOB_KIND, total=len(frames), drive_id=drive_id).id
-        self.executor.submit(self._run, job_id, deque(frames), drive_id, detectors, overrides)
-        return job_id
+        """Queue the frames as one job; raises `Overloaded` when too many jobs are pending."""
+        self.jobs.acquire()
+        try:
+            with self.db.transaction() as session:
+                job = JobRepository(session).create(
+                    JOB_KIND, total=len(frames), drive_id=context.drive_id, created_by=context.uploader_name
+                )
+            self.executor.submit(self._run, job.id, deque(frames), context, detectors, overrides)
+        except BaseException:
+            self.jobs.release()
+            raise
+        return job.id
 
     def _run(
         self,
         job_id: str,
         frames: deque[tuple[str, bytes]],
-        drive_id: str,
+        context: FrameContext,
         detectors: list[OnnxDetector],
         overrides: ParamOverrides,
     ) -> None:
         try:
             while frames:
                 name, data = frames.popleft()  # let each frame's bytes go once it is done
-                error = self._one(name, data, drive_id, detectors, overrides)
+                error = self._one(name, data, context, detectors, overrides)
                 with self.db.transaction() as session:
                     JobRepository(session).progress(job_id, ok=error is None, error=error)
-            self.ingestor.regrade(drive_id)
+            self.ingestor.regrade(context.drive_id)
             status, error = DONE, None
         except Exception:
             log.exception("batch job %s failed", job_id)
             status, error = FAILED, "internal error; see the service log"
+        finally:
+            frames.clear()
+            self.jobs.release()
         with self.db.transaction() as session:
             JobRepository(session).finish(job_id, status, error)
 
     def _one(
-        self, name: str, data: bytes, drive_id: str, detectors: list[OnnxDetector], overrides: ParamOverrides
+        self, name: str, data: bytes, context: FrameContext, detectors: list[OnnxDetector], overrides: ParamOverrides
     ) -> str | None:
         """Ingest one frame; returns an error message for the job, or None."""
         try:
             run = detect_bytes(data, detectors, overrides, self.image_limits)
         except ImageError as exc:
             return f"{name}: {exc.message}"
-        self.ingestor.ingest(run, FrameContext(drive_id), regrade=False)
+        self.ingestor.ingest(run, context, regrade=False)
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,11 @@ from service.gis import GRAFFITI, ROAD_CONDITION, ROAD_DAMAGE
 from service.gis.features import damage_feature, segment_feature
 from service.gis.filters import FeatureQuery
 from service.storage.damages import DamageRepository
+from service.storage.models import MAX_ROW_ID
 from service.storage.segments import SegmentRepository
+
+_ROW_ID = re.compile(r"[0-9]{1,10}")
+_SEGMENT_ID = re.compile(r"[A-Za-z0-9_.\-]{1,80}")  # <drive_id>.<seq>
 
 Extent = tuple[tuple[float, ...] | None, tuple[datetime | None, datetime | None]]
 
@@ -30,9 +35,18 @@ class Collection:
     feature: Callable[[Any, str], dict[str, Any]]  # (record, base URL) -> GeoJSON Feature
 
 
+def row_id(text: str) -> int | None:
+    """An integer record id from a URL, or None for anything that cannot be one (never an error)."""
+    if not _ROW_ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None
+
+
 def _damage_collection(category: str, title: str, description: str) -> Collection:
     def get(session: Session, feature_id: str) -> Any | None:
-        return DamageRepository(session).get(category, int(feature_id)) if feature_id.isdigit() else None
+        record_id = row_id(feature_id)
+        return DamageRepository(session).get(category, record_id) if record_id is not None else None
 
     return Collection(
         id=category,
@@ -63,7 +77,9 @@ COLLECTIONS: dict[str, Collection] = {
             "from the severity-weighted damage per 100 m.",
             geometry="LineString",
             find=lambda session, query: SegmentRepository(session).find(query),
-            get=lambda session, feature_id: SegmentRepository(session).get(feature_id),
+            get=lambda session, feature_id: (
+                SegmentRepository(session).get(feature_id) if _SEGMENT_ID.fullmatch(feature_id) else None
+            ),
             extent=lambda session: SegmentRepository(session).extent(),
             feature=segment_feature,
         ),

@@ -7,15 +7,16 @@ import io
 from datetime import datetime
 from typing import Any
 
-from service.storage.models import DamageRecord, Detection, RoadSegment
+from service.storage.models import DamageRecord, Detection, Frame, RoadSegment
 
 
 def iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
-def photo_url(base_url: str, frame_id: int) -> str:
-    return f"{base_url}/v1/frames/{frame_id}/image"
+def photo_url(base_url: str, frame: Frame) -> str | None:
+    """The frame's stored photo; None once retention deleted it (the frame's data stays)."""
+    return None if frame.image_path is None else f"{base_url}/v1/frames/{frame.id}/image"
 
 
 def point(lon: float, lat: float) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def damage_feature(record: DamageRecord, base_url: str) -> dict[str, Any]:
             "count": record.count,
             "max_confidence": round(record.max_confidence, 4),
             "best_frame_id": record.best_frame_id,
-            "photo": photo_url(base_url, record.best_frame_id),
+            "photo": photo_url(base_url, record.best_frame),
         },
     }
 
@@ -82,7 +83,7 @@ def detection_properties(detection: Detection, base_url: str) -> dict[str, Any]:
         "y1": detection.y1,
         "x2": detection.x2,
         "y2": detection.y2,
-        "photo": photo_url(base_url, frame.id),
+        "photo": photo_url(base_url, frame),
     }
 
 

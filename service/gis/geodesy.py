@@ -26,6 +26,15 @@ def distance_m(a: LonLat, b: LonLat) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
+def bearing_deg(a: LonLat, b: LonLat) -> float:
+    """Initial great-circle bearing from `a` to `b`, degrees clockwise from north in [0, 360)."""
+    phi1, phi2 = math.radians(a.lat), math.radians(b.lat)
+    dlmb = math.radians(b.lon - a.lon)
+    y = math.sin(dlmb) * math.cos(phi2)
+    x = math.cos(phi1) * math.sin(phi2) - math.sin(phi1) * math.cos(phi2) * math.cos(dlmb)
+    return math.degrees(math.atan2(y, x)) % 360.0
+
+
 def offset(origin: LonLat, bearing_deg: float, dist_m: float) -> LonLat:
     """The point `dist_m` from `origin` towards `bearing_deg` (clockwise from north)."""
     b = math.radians(bearing_deg)

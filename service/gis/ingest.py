@@ -10,12 +10,14 @@ from datetime import datetime, timezone, tzinfo
 
 from sqlalchemy.orm import Session
 
+from service.auth.keys import Principal
 from service.gis.geodesy import LonLat
 from service.gis.grading import Damage, GradingRules, TrackPoint, grade_segments, split_track
 from service.gis.ground_position import CameraModel, estimate
 from service.imaging import ImageMetadata
 from service.pipeline import ImageRun, detections_of
-from service.storage import Database
+from service.privacy import PrivacyGuard
+from service.storage import Database, audit
 from service.storage.damages import DamageRepository
 from service.storage.frame_images import FrameImageStore, prepare_for_storage
 from service.storage.frames import FrameRepository
@@ -35,6 +37,11 @@ class FrameContext:
     lon: float | None = None
     heading_deg: float | None = None
     captured_at: datetime | None = None
+    uploaded_by: Principal | None = None  # recorded on the frame and in the audit log
+
+    @property
+    def uploader_name(self) -> str | None:
+        return self.uploaded_by.name if self.uploaded_by else None
 
 
 @dataclass(frozen=True)
@@ -69,39 +76,55 @@ class IngestResult:
 
 
 class FrameIngestor:
-    def __init__(self, db: Database, images: FrameImageStore, config: IngestConfig):
+    def __init__(
+        self, db: Database, images: FrameImageStore, config: IngestConfig, privacy: PrivacyGuard | None = None
+    ):
         self.db, self.images, self.config = db, images, config
+        self.privacy = privacy or PrivacyGuard()  # by default nothing is stored without a full anonymiser
 
     def ingest(self, run: ImageRun, context: FrameContext, regrade: bool = True) -> IngestResult:
-        """Store the frame once per (drive, sha256); a repeated upload changes nothing."""
+        """Store the frame once per (drive, sha256); a repeated upload changes nothing.
+
+        Raises `AnonymiserUnavailable` (before anything is written) when it may not be stored.
+        """
         position, heading, source = _position(context, run.image.metadata)
         captured_at = self._aware(context.captured_at or run.image.metadata.captured_at)
-        jpeg = prepare_for_storage(run.image)
-        with self.db.transaction() as session:
-            frames = FrameRepository(session)
-            frames.lock_drive(context.drive_id)
-            existing = frames.find(context.drive_id, run.sha256)
-            if existing is not None:
-                return _result(existing, duplicate=True)
-            frame = frames.add(
-                Frame(
-                    drive_id=context.drive_id,
-                    sha256=run.sha256,
-                    received_at=utcnow(),
-                    captured_at=captured_at,
-                    lon=position.lon if position else None,
-                    lat=position.lat if position else None,
-                    heading_deg=heading,
-                    position_source=source,
-                    width=run.image.width,
-                    height=run.image.height,
-                    image_path=self.images.save(run.sha256, jpeg),
+        jpeg = prepare_for_storage(run.image, self.privacy.for_storage())
+        written = False
+        try:
+            with self.db.transaction() as session:
+                frames = FrameRepository(session)
+                frames.lock_drive(context.drive_id)
+                existing = frames.find(context.drive_id, run.sha256)
+                if existing is not None:
+                    return _result(existing, duplicate=True)
+                frame = frames.add(
+                    Frame(
+                        drive_id=context.drive_id,
+                        sha256=run.sha256,
+                        received_at=utcnow(),
+                        captured_at=captured_at,
+                        lon=position.lon if position else None,
+                        lat=position.lat if position else None,
+                        heading_deg=heading,
+                        position_source=source,
+                        width=run.image.width,
+                        height=run.image.height,
+                        image_path=self.images.relative(run.sha256),
+                        uploaded_by=context.uploader_name,
+                    )
                 )
-            )
-            self._add_detections(session, frame, run, position, heading)
-            if regrade and position is not None:
-                self._regrade(session, context.drive_id)
-            return _result(frame, duplicate=False)
+                if context.uploaded_by is not None:
+                    audit.record(session, context.uploaded_by, audit.CREATE, f"frame:{frame.id}")
+                self._add_detections(session, frame, run, position, heading)
+                if regrade and position is not None:
+                    self._regrade(session, context.drive_id)
+                written = self.images.save(run.sha256, jpeg)  # last: a failed write rolls the records back
+                return _result(frame, duplicate=False)
+        except BaseException:
+            if written:  # the commit failed after the file was written: no record refers to it
+                self.images.discard(run.sha256)
+            raise
 
     def regrade(self, drive_id: str) -> None:
         with self.db.transaction() as session:

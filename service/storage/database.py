@@ -34,7 +34,8 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"check_same_thread": False} if self.is_sqlite else {}
+        # PostgreSQL: an unreachable server fails fast (readiness, requests) instead of hanging.
+        connect_args = {"check_same_thread": False} if self.is_sqlite else {"connect_timeout": 10}
         self.engine: Engine = create_engine(self.url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -63,6 +64,11 @@ class Database:
     def current_revision(self) -> str | None:
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+
+    def check(self) -> None:
+        """Raise if the database cannot be reached or read (for the readiness probe)."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,48 +1,62 @@
-"""Stored frame photos: re-encoded pixels only, never the uploaded bytes.
+"""Stored frame photos: anonymised, re-encoded pixels only, never the uploaded bytes.
 
-The upload's EXIF/XMP (exact position, device serials, owner names) is dropped by
-re-encoding the decoded pixels; the database keeps the position we chose to keep.
+Faces and licence plates are obscured, and the upload's EXIF/XMP/ICC (exact position, device
+serials, owner names) is dropped by re-encoding the pixels; the database keeps the position we
+chose to keep (docs/privacy.md).
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
-from PIL import Image
-
 from service.imaging import DecodedImage
+from service.privacy import Anonymiser
+from service.privacy.jpeg import clean_jpeg
 
-JPEG_QUALITY = 85
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def prepare_for_storage(image: DecodedImage) -> bytes:
-    """The bytes we are willing to keep of a frame: a metadata-free JPEG of the pixels.
+def prepare_for_storage(image: DecodedImage, anonymiser: Anonymiser | None) -> bytes:
+    """The bytes we are willing to keep of an image: its anonymised pixels as a metadata-free JPEG.
 
-    This is the one place every stored frame passes through: the privacy feature will blur
-    faces and licence plates here, before anything reaches the disk.
+    Every stored image passes through here. `anonymiser` is None only where anonymisation was
+    explicitly switched off (`PrivacyGuard.for_storage` decides).
     """
-    buffer = io.BytesIO()
-    Image.fromarray(image.pixels).save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    return buffer.getvalue()
+    pixels = image.pixels if anonymiser is None else anonymiser.anonymise(image.pixels).pixels
+    return clean_jpeg(pixels)
 
 
 class FrameImageStore:
-    """Content-addressed JPEG files under `<data_dir>/frames/`, written atomically."""
+    """Content-addressed JPEG files under `<data_dir>/frames/`, written atomically.
+
+    A file is written to a hidden `.incoming-*` name, synced, then renamed: a reader (or a
+    crash) never sees half a file under the final name. Leftovers of a killed process are
+    swept at start-up (`sweep_incoming`).
+    """
+
+    INCOMING = ".incoming-"
 
     def __init__(self, root: Path):
         self.root = root
 
-    def save(self, sha256: str, jpeg: bytes) -> str:
-        """Write (or keep) the image of the upload with this sha256; returns the path relative to the root."""
-        relative = f"{sha256[:2]}/{sha256}.jpg"
-        target = self.root / relative
+    @staticmethod
+    def relative(sha256: str) -> str:
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError("not a sha256 hex digest")
+        return f"{sha256[:2]}/{sha256}.jpg"
+
+    def save(self, sha256: str, jpeg: bytes) -> bool:
+        """Write the image of the upload with this sha256 unless it exists; True if this call wrote it."""
+        target = self.root / self.relative(sha256)
         if target.is_file():
-            return relative
+            return False
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".jpg")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=self.INCOMING, suffix=".jpg")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(jpeg)
@@ -52,7 +66,24 @@ class FrameImageStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return relative
+        return True
+
+    def discard(self, sha256: str) -> None:
+        """Remove a file this process just wrote for a transaction that then failed."""
+        (self.root / self.relative(sha256)).unlink(missing_ok=True)
 
     def path(self, relative: str) -> Path:
         return self.root / relative
+
+    def sweep_incoming(self, older_than_s: float = 3600.0) -> int:
+        """Delete temporary files a killed writer left behind; returns how many."""
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for leftover in self.root.glob(f"*/{self.INCOMING}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+        return removed

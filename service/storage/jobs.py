@@ -17,8 +17,16 @@ class JobRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def create(self, kind: str, total: int, drive_id: str | None = None) -> Job:
-        job = Job(id=str(uuid.uuid4()), kind=kind, drive_id=drive_id, status=QUEUED, total=total, errors=[])
+    def create(self, kind: str, total: int, drive_id: str | None = None, created_by: str | None = None) -> Job:
+        job = Job(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            drive_id=drive_id,
+            status=QUEUED,
+            total=total,
+            errors=[],
+            created_by=created_by,
+        )
         self.session.add(job)
         self.session.flush()
         return job

@@ -30,6 +30,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+#: The largest id an Integer primary key holds on every backend (PostgreSQL's int4); larger ids
+#: in a request cannot exist and must not reach the database driver.
+MAX_ROW_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -45,6 +50,7 @@ class Frame(Base):
     __table_args__ = (
         UniqueConstraint("drive_id", "sha256", name="uq_frames_drive_sha256"),
         Index("ix_frames_drive_time", "drive_id", "captured_at"),
+        Index("ix_frames_received", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -58,7 +64,11 @@ class Frame(Base):
     position_source: Mapped[str | None] = mapped_column(String(16), doc="exif or request")
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    image_path: Mapped[str] = mapped_column(String(255), doc="JPEG under the data folder, without metadata")
+    image_path: Mapped[str | None] = mapped_column(
+        String(255), doc="anonymised JPEG under the data folder, without metadata; None once deleted"
+    )
+    image_deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="when retention deleted the image")
+    uploaded_by: Mapped[str | None] = mapped_column(String(64), doc="name of the API key that stored the frame")
 
     detections: Mapped[list[Detection]] = relationship(back_populates="frame", cascade="all, delete-orphan")
 
@@ -87,6 +97,8 @@ class DamageRecord(Base):
     count: Mapped[int] = mapped_column(Integer, doc="number of detections merged into this record")
     max_confidence: Mapped[float] = mapped_column(Float)
     best_frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id"))
+
+    best_frame: Mapped[Frame] = relationship(lazy="selectin")  # its photo may have been deleted (retention)
 
 
 class Detection(Base):
@@ -151,3 +163,31 @@ class Job(Base):
     errors: Mapped[list] = mapped_column(JSON, default=list, doc="the first per-item errors")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64), doc="name of the API key that started the job")
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 digest of the secret is kept (service.auth.keys)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(12), primary_key=True, doc="the public part of the key")
+    name: Mapped[str] = mapped_column(String(64), index=True, doc="who or what uses it; unique among active keys")
+    role: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditEvent(Base):
+    """Who read, changed or deleted stored personal data (images, lost-property records), and when."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_target", "target"), Index("ix_audit_actor_time", "actor", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64), doc="the API key's name")
+    key_id: Mapped[str] = mapped_column(String(12))
+    action: Mapped[str] = mapped_column(String(16), doc="read, create, update, delete, ...")
+    target: Mapped[str] = mapped_column(String(128), doc="<kind>:<id>, e.g. frame:12")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gis_helpers import START, along
-from helpers import TINY_INPUT, jpeg_bytes, synthetic_photo, write_detector
+from helpers import TINY_INPUT, dms, jpeg_bytes, synthetic_photo, write_detector
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
@@ -44,13 +44,6 @@ def client(database_url: str, data_dir: Path, road_weights: Path) -> Iterator[Te
     )
     with TestClient(create_app(settings, load_in_background=False)) as test_client:
         yield test_client
-
-
-def dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
-    deg = int(value)
-    minutes = int((value - deg) * 60)
-    seconds = round(((value - deg) * 60 - minutes) * 60 * 10000)
-    return IFDRational(deg), IFDRational(minutes), IFDRational(seconds, 10000)
 
 
 def photo_with_gps(seed: int, lat: float, lon: float, heading: float, when: str) -> bytes:

@@ -33,4 +33,4 @@ def ingestor(db: Database, tmp_path: Path) -> FrameIngestor:
         categories=settings.damage_categories(),
         timezone=ZoneInfo("Europe/Berlin"),
     )
-    return FrameIngestor(db, FrameImageStore(tmp_path / "frames"), config)
+    return FrameIngestor(db, FrameImageStore(tmp_path / "frames"), config, settings.privacy_guard())

@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
+from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow, check_role
 from service.api.deps import ReadyState
 from service.api.errors import ApiError, invalid_form
 from service.api.selection import select_detectors
 from service.api.upload import read_image_upload
+from service.auth import Principal, Role
 from service.gis.ingest import UNASSIGNED_DRIVE, FrameContext, IngestResult
 from service.pipeline import ParamOverrides, detect_bytes, to_response
 from service.schemas import DetectResponse, FrameFields, Location, StoredDetection, StoredFrame
@@ -40,19 +42,32 @@ _UPLOAD_BODY = {
     }
 }
 _ERRORS = {
+    **AUTH_RESPONSES,
     400: {"description": "Empty, corrupt or malformed upload"},
     404: {"description": "Unknown detector"},
     413: {"description": "Upload or image dimensions over the limit"},
     415: {"description": "Not an image format the service decodes"},
     422: {"description": "Invalid query parameters or missing `file` field"},
-    503: {"description": "Models still loading, or the requested detector is unavailable"},
+    503: {
+        "description": "Models still loading, the requested detector is unavailable, too many uploads queued, "
+        "or with store=true: no anonymisation model (`anonymiser_unavailable`)"
+    },
+    507: {"description": "With store=true: the service's storage is full"},
 }
+_STORING_ROLES = frozenset({Role.ADMIN, Role.INSPECTOR})
 
 
-@router.post("/detect", response_model=DetectResponse, openapi_extra=_UPLOAD_BODY, responses=_ERRORS)
+@router.post(
+    "/detect",
+    response_model=DetectResponse,
+    openapi_extra=_UPLOAD_BODY,
+    responses=_ERRORS,
+    dependencies=[allow(Role.INSPECTOR, Role.DESK)],
+)
 async def detect(
     request: Request,
     state: ReadyState,
+    principal: CurrentPrincipal,
     fields: Annotated[FrameFields, Query()],
     detectors: Annotated[
         str | None, Query(description="Comma-separated detector names; default: those enabled by default")
@@ -73,31 +88,36 @@ async def detect(
 
     With `store=true` the frame is kept for the GIS: its position and time come from the
     `lat`, `lon`, `heading`, `captured_at` fields (query or form) or else from EXIF; uploading
-    the same image to the same `drive_id` again changes nothing (`stored.duplicate`).
+    the same image to the same `drive_id` again changes nothing (`stored.duplicate`); storing
+    needs the inspector (or admin) role.
     """
     start = time.perf_counter()
+    if store:
+        check_role(principal, _STORING_ROLES)
+        state.privacy.for_storage()  # 503 anonymiser_unavailable before the upload is even read
     chosen = select_detectors(state.registry, detectors)
-    upload = await read_image_upload(request, state.settings.max_upload_bytes)
-    context = frame_context(fields, upload.fields) if store else None
     overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det, tiling=tiling)
     limits = state.settings.image_limits()
-    run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits))
-    state.metrics.images.inc()
-    for r in run.runs:
-        state.metrics.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
-        names = r.detector.card.class_names
-        for cls in r.detections.class_id:
-            state.metrics.detections.labels(r.detector.name, names[int(cls)]).inc()
-    if not run.runs:
-        raise ApiError(503, "no_detectors", "no detector is available; see GET /v1/models")
-    response = to_response(run, (time.perf_counter() - start) * 1000)
-    if context is not None:
-        stored = await state.run_inference(lambda: state.ingestor.ingest(run, context))
-        response.stored = stored_frame(stored)
+    with state.uploads.slot():  # 503 `busy` at once when too many uploads wait: memory stays bounded
+        upload = await read_image_upload(request, state.settings.max_upload_bytes)
+        context = frame_context(fields, upload.fields, principal) if store else None
+        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits))
+        state.metrics.images.inc()
+        for r in run.runs:
+            state.metrics.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
+            names = r.detector.card.class_names
+            for cls in r.detections.class_id:
+                state.metrics.detections.labels(r.detector.name, names[int(cls)]).inc()
+        if not run.runs:
+            raise ApiError(503, "no_detectors", "no detector is available; see GET /v1/models")
+        response = to_response(run, (time.perf_counter() - start) * 1000)
+        if context is not None:
+            stored = await state.run_inference(lambda: state.ingestor.ingest(run, context))
+            response.stored = stored_frame(stored)
     return response
 
 
-def frame_context(query: FrameFields, form: dict[str, str]) -> FrameContext:
+def frame_context(query: FrameFields, form: dict[str, str], uploaded_by: Principal) -> FrameContext:
     """Merge form fields and query fields (the query wins) and validate them as one."""
     try:
         merged = FrameFields.model_validate({**form, **query.model_dump(exclude_none=True)})
@@ -109,6 +129,7 @@ def frame_context(query: FrameFields, form: dict[str, str]) -> FrameContext:
         lon=merged.lon,
         heading_deg=merged.heading,
         captured_at=merged.captured_at,
+        uploaded_by=uploaded_by,
     )
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import DbSession
 from service.api.feature_filters import ExportQuery
 from service.api.routers.ogc import GeoJSONResponse, base_url
+from service.auth import Role
 from service.gis.features import detection_feature, detections_csv
 from service.storage.frames import find_detections
 
-router = APIRouter(prefix="/v1", tags=["GIS exports"])
+router = APIRouter(prefix="/v1", tags=["GIS exports"], dependencies=[allow(Role.GIS)], responses=AUTH_RESPONSES)
 
 
 @router.get("/detections.geojson", summary="Positioned detections as a GeoJSON FeatureCollection")

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import DbSession, ReadyState, State
 from service.api.errors import ApiError, invalid_form
 from service.api.selection import select_detectors
 from service.api.upload import read_multipart
+from service.auth import Principal, Role
 from service.gis.batch import BatchLimits, InvalidBatch, collect_frames
+from service.gis.ingest import FrameContext
 from service.pipeline import ParamOverrides
 from service.schemas import DRIVE_ID_PATTERN, BatchAccepted, BatchFields, JobStatus
+from service.storage import audit
 from service.storage.frames import FrameRepository
 from service.storage.jobs import JobRepository
+from service.storage.models import MAX_ROW_ID
 
-router = APIRouter(prefix="/v1", tags=["frames"])
+router = APIRouter(prefix="/v1", tags=["frames"], dependencies=[allow(Role.INSPECTOR)], responses=AUTH_RESPONSES)
 
 _BATCH_BODY = {
     "requestBody": {
@@ -41,10 +48,22 @@ _BATCH_BODY = {
 }
 
 
-@router.post("/frames/batch", status_code=202, response_model=BatchAccepted, openapi_extra=_BATCH_BODY)
+@router.post(
+    "/frames/batch",
+    status_code=202,
+    response_model=BatchAccepted,
+    openapi_extra=_BATCH_BODY,
+    responses={
+        503: {
+            "description": "Models still loading, too many batch jobs pending (`Retry-After`), "
+            "or no anonymisation model (`anonymiser_unavailable`)"
+        }
+    },
+)
 async def upload_batch(
     request: Request,
     state: ReadyState,
+    principal: CurrentPrincipal,
     detectors: Annotated[str | None, Query(description="Comma-separated detector names")] = None,
     conf: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     iou: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
@@ -56,6 +75,7 @@ async def upload_batch(
     are processed in the background (see `GET /v1/jobs/{id}`), zip members in name order.
     """
     settings = state.settings
+    state.privacy.for_storage()  # 503 anonymiser_unavailable: no frame of the batch could be stored
     chosen = select_detectors(state.registry, detectors)
     form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
     try:
@@ -72,24 +92,38 @@ async def upload_batch(
     except InvalidBatch as exc:
         raise ApiError(400, "invalid_batch", str(exc)) from exc
     overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
-    job_id = await run_in_threadpool(state.batches.submit, frames, drive_id, chosen, overrides)
+    context = FrameContext(drive_id, uploaded_by=principal)
+    job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
     status_url = f"{str(request.base_url).rstrip('/')}/v1/jobs/{job_id}"
     return BatchAccepted(job_id=job_id, status_url=status_url, frames=len(frames))
 
 
+_JOB_ID = re.compile(r"[0-9a-f\-]{36}")
+FrameId = Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]
+
+
 @router.get("/jobs/{job_id}", response_model=JobStatus)
-def job_status(job_id: str, session: DbSession) -> JobStatus:
-    job = JobRepository(session).get(job_id)
-    if job is None:
+def job_status(job_id: str, session: DbSession, principal: CurrentPrincipal) -> JobStatus:
+    """Progress of a batch job; inspectors see the jobs they started."""
+    job = JobRepository(session).get(job_id) if _JOB_ID.fullmatch(job_id) else None  # never a NUL to PostgreSQL
+    if job is None or not _may_read(principal, job.created_by):
         raise ApiError(404, "not_found", f"no job {job_id!r}")
     return JobStatus.model_validate(job, from_attributes=True)
 
 
 @router.get("/frames/{frame_id}/image", response_class=FileResponse)
-def frame_image(frame_id: int, state: State, session: DbSession) -> FileResponse:
-    """The stored photo of a frame: re-encoded, without the upload's metadata."""
-    frame = FrameRepository(session).get(frame_id)
-    path = state.ingestor.images.path(frame.image_path) if frame else None
-    if path is None or not path.is_file():
-        raise ApiError(404, "not_found", f"no stored image for frame {frame_id}")
+def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> FileResponse:
+    """The stored photo of a frame: re-encoded, without the upload's metadata. Inspectors see the
+    frames they stored. Every read is in the audit log (written before the photo is sent)."""
+    with state.database.transaction() as session:
+        frame = FrameRepository(session).get(frame_id)
+        path = state.ingestor.images.path(frame.image_path) if frame and frame.image_path else None
+        if frame is None or path is None or not path.is_file() or not _may_read(principal, frame.uploaded_by):
+            raise ApiError(404, "not_found", f"no stored image for frame {frame_id}")
+        audit.record(session, principal, audit.READ, f"frame:{frame_id}")
     return FileResponse(path, media_type="image/jpeg")
+
+
+def _may_read(principal: Principal, owner: str | None) -> bool:
+    """Admins read everything; others what their key (by name) stored: unknown and forbidden look alike."""
+    return principal.role is Role.ADMIN or (owner is not None and owner == principal.name)

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import State
+from service.auth import ROLES
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], dependencies=[allow(*ROLES)], responses=AUTH_RESPONSES)
 
 
 class ModelStatus(BaseModel):

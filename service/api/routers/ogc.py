@@ -9,13 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import DbSession
 from service.api.errors import ApiError
 from service.api.feature_filters import OgcQuery
+from service.auth import Role
 from service.gis import ogc
 from service.gis.collections import COLLECTIONS, Collection
 
-router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
+router = APIRouter(prefix="/ogc", tags=["OGC API – Features"], dependencies=[allow(Role.GIS)], responses=AUTH_RESPONSES)
 
 _FORMATS = {None, "json", "geojson", ogc.JSON, ogc.GEOJSON}
 Format = Annotated[str | None, Query(alias="f", description="json (the only encoding offered)")]

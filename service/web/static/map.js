@@ -10,12 +10,26 @@ const LAYERS = [
   { id: "graffiti", title: "Graffiti", color: "#6a3d9a" },
 ];
 
+function apiKey() {
+  // An API key given as /ui/map#key=... (a fragment never reaches a server or its logs) is kept
+  // for this tab only and removed from the address bar.
+  const match = location.hash.match(/key=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem("stadtblick.key", decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("stadtblick.key");
+}
+
+const KEY = apiKey();
+const AUTH = KEY ? { Authorization: `Bearer ${KEY}` } : {};
+
 async function fetchAll(root, collection) {
   // Follow the `next` links: every feature of the collection, 1000 per request.
   const features = [];
   let url = `${root}/collections/${collection}/items?limit=1000`;
   while (url) {
-    const response = await fetch(url, { headers: { Accept: "application/geo+json" } });
+    const response = await fetch(url, { headers: { Accept: "application/geo+json", ...AUTH } });
     if (!response.ok) throw new Error(`${collection}: HTTP ${response.status}`);
     const page = await response.json();
     features.push(...page.features);
@@ -40,7 +54,14 @@ function popup(rows, photo) {
   box.append(list);
   if (photo) {
     const img = document.createElement("img");
-    img.src = photo;
+    if (KEY) {  // an <img> cannot send the key: fetch the photo with it
+      fetch(photo, { headers: AUTH })
+        .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`HTTP ${r.status}`))))
+        .then((blob) => { img.src = URL.createObjectURL(blob); })
+        .catch(() => { img.alt = "Foto nicht verfügbar"; });
+    } else {
+      img.src = photo;
+    }
     img.alt = "bestes Foto";
     img.loading = "lazy";
     box.append(img);

@@ -1,0 +1,119 @@
+"""Retention: stored personal data is deleted once it is no longer needed (docs/privacy.md).
+
+A `RetentionRule` names one kind of record, finds what of it is due, and deletes it. The run
+(`stadtblick retention run`, and the service's hourly job) applies every rule in one
+transaction per batch, with an audit entry per deletion by the actor `retention`; files are
+removed before the commit, so a failed commit leaves rows that the next run deletes again, never
+a file without its deletion recorded. Street frames lose their image after
+`STADTBLICK_RETENTION_FRAMES_DAYS` but keep position, time and detections (data minimisation).
+The lost-property register adds its rule here (after `retain_until` and disposal).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.auth.keys import Principal, Role
+from service.storage import Database, audit
+from service.storage.frame_images import FrameImageStore
+from service.storage.models import Frame, utcnow
+
+log = logging.getLogger(__name__)
+
+#: The actor of deletions in the audit log.
+RETENTION = Principal(key_id="retention", name="retention", role=Role.ADMIN)
+BATCH = 500  # records per transaction: short write locks on a large backlog
+
+
+@dataclass(frozen=True)
+class Due:
+    """A record whose personal data is due for deletion."""
+
+    id: int
+    target: str  # in the audit log: <kind>:<id>, e.g. frame:12
+
+
+class RetentionRule(Protocol):
+    kind: str  # e.g. frame_image; the key of the counts in the report
+
+    def due(self, session: Session, now: datetime, limit: int) -> list[Due]:
+        """Up to `limit` records due at `now` (none of them deleted yet)."""
+
+    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[Path]:
+        """Delete the records' personal data in the session; returns the files the caller removes."""
+
+
+@dataclass(frozen=True)
+class FrameImageRule:
+    """A frame's image is deleted `max_age` after it was stored; the frame row and detections stay."""
+
+    images: FrameImageStore
+    max_age: timedelta
+    kind: str = "frame_image"
+
+    def due(self, session: Session, now: datetime, limit: int) -> list[Due]:
+        stmt = (
+            select(Frame.id)
+            .where(Frame.image_path.is_not(None), Frame.received_at < now - self.max_age)
+            .order_by(Frame.received_at, Frame.id)
+            .limit(limit)
+        )
+        return [Due(fid, f"frame:{fid}") for fid in session.scalars(stmt)]
+
+    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[Path]:
+        frames = list(session.scalars(select(Frame).where(Frame.id.in_([d.id for d in items]))))
+        paths = {f.image_path for f in frames}
+        for frame in frames:
+            frame.image_path, frame.image_deleted_at = None, now
+        session.flush()
+        # Files are content-addressed: one still shown by a younger frame (the same photo in another drive) stays.
+        shared = set(session.scalars(select(Frame.image_path).where(Frame.image_path.in_(paths))))
+        return [self.images.path(p) for p in paths - shared if p]
+
+
+def standard_rules(images: FrameImageStore, frames_days: float) -> list[RetentionRule]:
+    """The rules the service applies (the lost-property register adds its own here)."""
+    return [FrameImageRule(images, timedelta(days=frames_days))]
+
+
+@dataclass
+class RetentionReport:
+    deleted: dict[str, int] = field(default_factory=dict)  # kind -> records
+    files_removed: int = 0
+    dry_run: bool = False
+
+
+def run_retention(
+    db: Database, rules: Sequence[RetentionRule], now: datetime | None = None, dry_run: bool = False
+) -> RetentionReport:
+    """Apply every rule until nothing is due; with `dry_run` only count what would be deleted."""
+    now = now or utcnow()
+    report = RetentionReport(deleted={r.kind: 0 for r in rules}, dry_run=dry_run)
+    for rule in rules:
+        if dry_run:
+            with db.session() as session:
+                report.deleted[rule.kind] = len(rule.due(session, now, limit=10**9))
+            continue
+        while True:
+            with db.transaction() as session:
+                items = rule.due(session, now, BATCH)
+                if not items:
+                    break
+                files = rule.delete(session, items, now)
+                for item in items:
+                    audit.record(session, RETENTION, audit.DELETE, item.target)
+                for path in files:  # before the commit: a failure rolls back and the next run retries
+                    path.unlink(missing_ok=True)
+            report.deleted[rule.kind] += len(items)
+            report.files_removed += len(files)
+    if any(report.deleted.values()) and not dry_run:
+        log.info("retention deleted %s (%d files)", report.deleted, report.files_removed)
+    return report
