@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance  # noq
 EXAMPLES = 25  # per operation and generation mode (valid / invalid inputs)
 MIN_REQUESTS = 500
 UNAVAILABLE = {"anonymiser_unavailable"}
+BACK_PRESSURE = "busy"  # documented 503 + Retry-After when the job queue is full (docs/security.md)
 JPEG = {"Content-Type": "image/jpeg"}
 
 
@@ -57,10 +58,12 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path) ->
 
 
 def no_server_error(ctx: object, response: object, case: object) -> None:
-    """schemathesis' `not_a_server_error`, except a documented 503 for a missing optional part:
-    this app has no anonymisation model installed (docs/privacy.md)."""
-    if response.status_code == 503 and response.json()["error"]["code"] in UNAVAILABLE:
-        return
+    """schemathesis' `not_a_server_error`, except two documented 503s: a missing optional part (this app
+    has no anonymisation model installed, docs/privacy.md) and back-pressure, which must say when to retry."""
+    if response.status_code == 503:
+        code = response.json()["error"]["code"]
+        if code in UNAVAILABLE or (code == BACK_PRESSURE and response.headers.get("retry-after")):
+            return
     not_a_server_error(ctx, response, case)
 
 
