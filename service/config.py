@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     anonymise_persons: bool = Field(False, description="Also obscure whole persons (needs a 'coco' detector)")
     anonymise_tile_min_side: int = Field(1600, ge=1, description="Larger frames are also searched tile by tile")
     retention_frames_days: float = Field(30.0, gt=0, description="Stored frame images are deleted after this age")
+    lost_property_detector: str = Field(
+        "lost_property", description="Detector describing found items; 'coco' is used when this one is not installed"
+    )
+    lost_item_retention_days: float = Field(183.0, gt=0, description="retain_until = found_at + this (≈ 6 months)")
     retention_interval_s: float = Field(3600.0, gt=0, description="How often the service deletes expired images")
 
     @property

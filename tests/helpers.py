@@ -109,14 +109,18 @@ MIX = {
     "crack": (-1.0, 1.0, 0.0),  # green
     "face": (-1.0, 0.0, 1.0),  # blue
     "licence_plate": (1.0, 1.0, -1.0),  # yellow
+    "backpack": (1.0, -1.0, 0.0),  # red
+    "umbrella": (-1.0, -1.0, -1.0),  # black: scores 1 - (r + g + b), see BIAS
 }
+BIAS = {"umbrella": 1.0}  # added to a class's mix; 0 for the others
 
 
 def square_detector_onnx(path: Path, classes: list[str]) -> Path:
     """An exact detector of coloured squares, in the YOLOv8 layout (1, 4 + nc, N).
 
     A WINDOW x WINDOW box slides with STRIDE over the letterboxed input; a class scores high
-    (sigmoid) where the window is filled with its colour, a fixed mix of the RGB channels (MIX).
+    (sigmoid) where the window is filled with its colour, a fixed mix of the RGB channels (MIX)
+    plus a bias (BIAS: dark colours).
     """
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
@@ -129,13 +133,14 @@ def square_detector_onnx(path: Path, classes: list[str]) -> Path:
     mix = np.array([MIX[c] for c in classes], np.float32).reshape(len(classes), 3, 1, 1)
     consts = {
         "mix": mix,
+        "bias": np.array([BIAS.get(c, 0.0) for c in classes], np.float32),
         "thr": np.array(0.7, np.float32),
         "gain": np.array(20.0, np.float32),
         "shape": np.array([1, len(classes), gh * gw], np.int64),
         "boxes": boxes,
     }
     nodes = [
-        helper.make_node("Conv", ["images", "mix"], ["mixed"]),
+        helper.make_node("Conv", ["images", "mix", "bias"], ["mixed"]),
         helper.make_node("AveragePool", ["mixed"], ["pooled"], kernel_shape=[WINDOW, WINDOW], strides=[STRIDE] * 2),
         helper.make_node("Sub", ["pooled", "thr"], ["centred"]),
         helper.make_node("Mul", ["centred", "gain"], ["logits"]),

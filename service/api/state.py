@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from service.config import Settings
 from service.gis.batch import BatchRunner
 from service.gis.ingest import FrameIngestor, IngestConfig
 from service.inference import SessionConfig
+from service.lost_property.desk import LostPropertyDesk
 from service.privacy import AnonymiserUnavailable, PrivacyGuard
 from service.privacy.centerface import CENTERFACE, load_centerface
 from service.privacy.sources import build_anonymiser
@@ -43,6 +45,7 @@ class ServiceState:
     uploads: Admission  # uploads being read or waiting for / running inference
     rate_limiter: RateLimiter
     privacy: PrivacyGuard
+    desk: LostPropertyDesk
     ready: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -57,10 +60,11 @@ class ServiceState:
         )
         executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="inference")
         privacy = settings.privacy_guard()
+        registry = ModelRegistry.discover(settings.weights_dirs)
         ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
         return cls(
             settings=settings,
-            registry=ModelRegistry.discover(settings.weights_dirs),
+            registry=registry,
             metrics=Metrics(),
             executor=executor,
             database=database,
@@ -71,6 +75,13 @@ class ServiceState:
             uploads=Admission("uploads", settings.inference_capacity),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
             privacy=privacy,
+            desk=LostPropertyDesk(
+                registry,
+                database,
+                FrameImageStore(settings.data_dir / "lost_items"),
+                settings.lost_property_detector,
+                timedelta(days=settings.lost_item_retention_days),
+            ),
         )
 
     def open_storage(self) -> None:
@@ -110,7 +121,7 @@ class ServiceState:
                 log.warning("images are stored without complete anonymisation (explicitly allowed): %s", exc)
 
     def apply_retention(self) -> RetentionReport:
-        rules = standard_rules(self.ingestor.images, self.settings.retention_frames_days)
+        rules = standard_rules(self.ingestor.images, self.settings.retention_frames_days, self.desk.photos)
         return run_retention(self.database, rules)
 
     async def enforce_retention(self) -> None:

@@ -27,7 +27,11 @@ def run_now(args: argparse.Namespace) -> int:
     settings = Settings()
     db = Database(settings.resolved_database_url())
     db.upgrade()
-    rules = standard_rules(FrameImageStore(settings.data_dir / "frames"), settings.retention_frames_days)
+    rules = standard_rules(
+        FrameImageStore(settings.data_dir / "frames"),
+        settings.retention_frames_days,
+        FrameImageStore(settings.data_dir / "lost_items"),
+    )
     report = run_retention(db, rules, dry_run=args.dry_run)
     verb = "would delete" if report.dry_run else "deleted"
     print(json.dumps({verb: report.deleted, "files_removed": report.files_removed}))

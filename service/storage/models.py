@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -191,3 +203,32 @@ class AuditEvent(Base):
     key_id: Mapped[str] = mapped_column(String(12))
     action: Mapped[str] = mapped_column(String(16), doc="read, create, update, delete, ...")
     target: Mapped[str] = mapped_column(String(128), doc="<kind>:<id>, e.g. frame:12")
+
+
+class LostItem(Base):
+    """A found item handed in at the lost-property desk (service.lost_property, docs/lost_property.md)."""
+
+    __tablename__ = "lost_items"
+    __table_args__ = (
+        Index("ix_lost_items_category_found", "category", "found_at"),
+        Index("ix_lost_items_retention", "retain_until", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), doc="registered, returned or disposed")
+    category: Mapped[str] = mapped_column(String(32), doc="taxonomy key; recognised or corrected")
+    colours: Mapped[list] = mapped_column(JSON, doc="palette keys, main colour first")
+    description: Mapped[dict] = mapped_column(JSON, doc="what was recognised at registration (the JSON schema)")
+    search_terms: Mapped[str] = mapped_column(Text, doc="' term term ... ': words and keys free text matches")
+    found_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    found_place: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(String(2000))
+    retain_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64), doc="name of the API key that registered it")
+    sha256: Mapped[str] = mapped_column(String(64), doc="sha256 of the uploaded photo (names its file)")
+    photo_path: Mapped[str | None] = mapped_column(String(255), doc="anonymised JPEG; None once deleted")
+    photo_deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    embedding_kind: Mapped[str | None] = mapped_column(String(64), doc="which extractor made `embedding`")
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, doc="float32 L2-normalised vector of the item")

@@ -1,4 +1,5 @@
-"""The map page: damage records and road condition grades on a Leaflet map (vendored, no CDN)."""
+"""The browser pages: the map (damage records and road condition grades on a vendored Leaflet map)
+and the lost-property desk. Plain HTML/JS/CSS from service/web, no CDN."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ router = APIRouter(prefix="/ui", tags=["ui"])
 
 
 @cache
-def _template() -> str:
-    return (WEB_DIR / "map.html").read_text(encoding="utf-8")
+def _template(name: str) -> str:
+    return (WEB_DIR / name).read_text(encoding="utf-8")
 
 
 @router.get("/map", response_class=HTMLResponse, summary="Map of damages and graded road segments")
@@ -28,4 +29,9 @@ def map_page(state: State) -> HTMLResponse:
     }
     # `<` escaped so no value can close the <script> element the JSON sits in.
     payload = json.dumps(config).replace("<", "\\u003c")
-    return HTMLResponse(_template().replace("__CONFIG__", payload))
+    return HTMLResponse(_template("map.html").replace("__CONFIG__", payload))
+
+
+@router.get("/desk", response_class=HTMLResponse, summary="Lost-property desk: register found items, search")
+def desk_page() -> HTMLResponse:
+    return HTMLResponse(_template("desk.html"))
