@@ -33,7 +33,7 @@ def need(module: str) -> ModuleType:
     """Import an optional dependency; skip locally without it, but fail in CI (a missing install step)."""
     if os.environ.get("CI"):
         return importlib.import_module(module)
-    return pytest.importorskip(module, reason=f"{module} comes with the [train] extra")
+    return pytest.importorskip(module, reason=f"{module} is installed by the [train,dev] extras (scripts/test.sh)")
 
 
 def export_tiny(arch: str, out: Path, **export_args: object) -> Path:
@@ -122,7 +122,7 @@ def square_detector_onnx(path: Path, classes: list[str]) -> Path:
     (sigmoid) where the window is filled with its colour, a fixed mix of the RGB channels (MIX)
     plus a bias (BIAS: dark colours).
     """
-    onnx = pytest.importorskip("onnx")
+    onnx = need("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     h, w = TINY_INPUT

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import jpeg_bytes, synthetic_photo
+from helpers import jpeg_bytes, need, synthetic_photo
 from PIL import Image
 
 
@@ -140,7 +140,7 @@ def test_rotated_exif_photo_is_detected_upright(client: TestClient, orientation:
 
 
 def test_heic_photo_is_accepted(client: TestClient) -> None:
-    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif = need("pillow_heif")
     pillow_heif.register_heif_opener()
     buf = io.BytesIO()
     Image.fromarray(synthetic_photo(240, 320, seed=7)).save(buf, "HEIF", quality=90)

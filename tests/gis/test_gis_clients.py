@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from gis_helpers import D2_START, along, live_server
+from helpers import need
 
 from service.gis.geodesy import degree_box
 
@@ -56,7 +57,7 @@ def test_ogr2ogr_copies_a_collection_to_geopackage(ogc_url: str, tmp_path: Path)
 
 
 def test_owslib_reads_collections_and_items(ogc_url: str) -> None:
-    features_api = pytest.importorskip("owslib.ogcapi.features")
+    features_api = need("owslib.ogcapi.features")
     api = features_api.Features(ogc_url, timeout=30)
     assert {c["id"] for c in api.collections()["collections"]} == {"road_damage", "graffiti", "road_condition"}
     assert len(api.conformance()["conformsTo"]) == 3

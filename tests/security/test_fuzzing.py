@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from auth_helpers import bearer, create_key
 from fastapi.testclient import TestClient
-from helpers import jpeg_bytes, synthetic_photo
+from helpers import jpeg_bytes, need, synthetic_photo
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
@@ -23,7 +23,7 @@ from service.api.app import create_app
 from service.auth import Role
 from service.config import Settings
 
-schemathesis = pytest.importorskip("schemathesis")
+schemathesis = need("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import need
 
 from training.metrics import ap_per_class, confusion_matrix, match_predictions
 
 
 def test_ap_matches_ultralytics_on_random_predictions() -> None:
-    metrics = pytest.importorskip("ultralytics.utils.metrics")
+    metrics = need("ultralytics.utils.metrics")
     rng = np.random.default_rng(0)
     tp = rng.random((500, 10)) < np.linspace(0.8, 0.2, 10)
     conf, pred_cls, target = rng.random(500), rng.integers(0, 3, 500), rng.integers(0, 3, 300)

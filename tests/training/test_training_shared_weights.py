@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import need
 
 from training.evaluate import open_detector
 
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
 @pytest.mark.skipif(not YOLOV5_PT.is_file(), reason=f"{YOLOV5_PT} not present (set STADTBLICK_SHARED)")
 def test_yolov5_import_detects_people_and_bus(tmp_path: Path) -> None:
-    pytest.importorskip("yolov5", reason="needs the [train] extra (PyPI package yolov5)")
+    need("yolov5")
     from training.cli import main
 
     assert main(["import-yolov5", str(YOLOV5_PT), "--name", "coco", "--out", str(tmp_path)]) == 0
