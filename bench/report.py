@@ -452,9 +452,16 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _without_machine_paths(text: str) -> str:
+    """Paths relative to the repository, so committed reports name no machine's folders."""
+    repo = Path(__file__).resolve().parents[1]
+    return text.replace(f"{repo}/", "").replace(f"{repo.parent}/", "../")
+
+
 def write_report(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "benchmarks.json", out_dir / "benchmarks.md"
-    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    md_path.write_text(to_markdown(results), encoding="utf-8")
+    text = json.dumps(results, indent=2, ensure_ascii=False, default=str)
+    json_path.write_text(_without_machine_paths(text) + "\n", encoding="utf-8")
+    md_path.write_text(_without_machine_paths(to_markdown(results)), encoding="utf-8")
     return md_path, json_path
