@@ -92,3 +92,15 @@ async def read_multipart(request: Request, max_bytes: int, max_files: int) -> Up
 
 def _too_large(max_bytes: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"upload exceeds {max_bytes} bytes")
+
+
+def image_upload_body(field: str = "file") -> dict:
+    """OpenAPI `requestBody` for routes reading an image with `read_image_upload` (multipart or raw)."""
+    binary = {"type": "string", "format": "binary"}
+    multipart = {"type": "object", "required": [field], "properties": {field: binary}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": multipart}, "image/*": {"schema": binary}},
+        }
+    }

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import ReadyState
-from service.api.upload import read_image_upload
+from service.api.upload import image_upload_body, read_image_upload
 from service.auth import Role
 from service.imaging import decode_image
 from service.privacy import Anonymised
@@ -19,21 +19,7 @@ router = APIRouter(
     prefix="/v1", tags=["privacy"], dependencies=[allow(Role.INSPECTOR, Role.DESK)], responses=AUTH_RESPONSES
 )
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
+_UPLOAD_BODY = image_upload_body()
 _RESPONSES = {
     200: {
         "description": "The anonymised photo as a JPEG without metadata; with report=true the obscured regions",

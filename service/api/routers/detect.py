@@ -12,7 +12,7 @@ from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow, check_role
 from service.api.deps import ReadyState
 from service.api.errors import ApiError, invalid_form
 from service.api.selection import select_detectors
-from service.api.upload import read_image_upload
+from service.api.upload import image_upload_body, read_image_upload
 from service.auth import Principal, Role
 from service.gis.ingest import UNASSIGNED_DRIVE, FrameContext, IngestResult
 from service.pipeline import ParamOverrides, detect_bytes, to_response
@@ -20,27 +20,7 @@ from service.schemas import DetectResponse, FrameFields, Location, StoredDetecti
 
 router = APIRouter(prefix="/v1", tags=["detection"])
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        **{
-                            name: {"type": "string", "description": "with store=true, like the query field"}
-                            for name in FrameFields.model_fields
-                        },
-                    },
-                }
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
+_UPLOAD_BODY = image_upload_body()
 _ERRORS = {
     **AUTH_RESPONSES,
     400: {"description": "Empty, corrupt or malformed upload"},

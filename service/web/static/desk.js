@@ -1,18 +1,8 @@
 // The lost-property desk: photograph a found item, check what was recognised, save; search the register.
 // The API key comes as /ui/desk#key=... like the map's (kept for this tab only, never sent to a server in a URL).
 "use strict";
+// apiKey(), KEY and AUTH come from api_key.js, loaded before this file.
 
-function apiKey() {
-  const match = location.hash.match(/key=([^&]+)/);
-  if (match) {
-    sessionStorage.setItem("stadtblick.key", decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return sessionStorage.getItem("stadtblick.key");
-}
-
-const KEY = apiKey();
-const AUTH = KEY ? { Authorization: `Bearer ${KEY}` } : {};
 const $ = (id) => document.getElementById(id);
 const CATEGORIES = [
   ["taschen", "Taschen/Rucksäcke"], ["koffer", "Koffer"], ["elektronik_mobiltelefon", "Elektronik/Mobiltelefon"],

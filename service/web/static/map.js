@@ -1,6 +1,7 @@
 // The map page: damage records and graded road segments from the service's own OGC API.
 // Works without a base map (STADTBLICK_MAP_TILE_URL empty): the data layers need no tiles.
 "use strict";
+// apiKey(), KEY and AUTH come from api_key.js, loaded before this file.
 
 const GRADE_COLORS = { 1: "#1a9850", 2: "#91cf60", 3: "#fee08b", 4: "#fc8d59", 5: "#d73027" };
 const GRADE_NAMES = { 1: "sehr gut", 2: "gut", 3: "befriedigend", 4: "ausreichend", 5: "dringend" };
@@ -10,19 +11,6 @@ const LAYERS = [
   { id: "graffiti", title: "Graffiti", color: "#6a3d9a" },
 ];
 
-function apiKey() {
-  // An API key given as /ui/map#key=... (a fragment never reaches a server or its logs) is kept
-  // for this tab only and removed from the address bar.
-  const match = location.hash.match(/key=([^&]+)/);
-  if (match) {
-    sessionStorage.setItem("stadtblick.key", decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return sessionStorage.getItem("stadtblick.key");
-}
-
-const KEY = apiKey();
-const AUTH = KEY ? { Authorization: `Bearer ${KEY}` } : {};
 
 async function fetchAll(root, collection) {
   // Follow the `next` links: every feature of the collection, 1000 per request.
