@@ -219,6 +219,34 @@ def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_embedding(args: argparse.Namespace) -> int:
+    from training.export_embedding import export_embedding
+
+    file = export_embedding(args.model)
+    console.print(f"embedding model {args.model / file.path} (sha256 {file.sha256[:16]}…) named in the card")
+    return 0
+
+
+def cmd_retrieval(args: argparse.Namespace) -> int:
+    from service.lost_property.embedding import ColourShapeDescriptor, embedder_for
+    from service.registry.card import read_card
+    from training.modelcard import write_cards
+    from training.retrieval import collect_items, measure_all, write_report
+
+    card = read_card(args.model)
+    embedders = [ColourShapeDescriptor()]
+    if card.embedding is not None:
+        embedders.insert(0, embedder_for(args.model, card))
+    items = collect_items(args.data, args.split)
+    results = measure_all(embedders, items, lambda xs: track(xs, description="embedding the register"))
+    report = write_report(results, args.data, args.split, args.out or args.model / "eval")
+    card.metrics["retrieval"] = {"split": args.split, "results": [asdict(r) for r in results]}
+    write_cards(args.model, card)
+    console.print(report.read_text(encoding="utf-8"))
+    console.print(f"written: {report}, recorded in {args.model / 'model.json'}")
+    return 0
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from training.publish import PublishRefused, publish
 
@@ -324,6 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", help="e.g. anonymize,centerface (default: STADTBLICK_ANONYMISE_SOURCES)")
     p.add_argument("--out", type=Path, default=Path("runs/anonymisation_recall"), help="report folder")
     p.set_defaults(func=cmd_anonymisation_recall)
+
+    p = sub.add_parser("export-embedding", help="cut the image-embedding model for lost-property matching")
+    p.add_argument("model", type=Path, help="detector folder from `export` (fp32 model.onnx + model.json)")
+    p.set_defaults(func=cmd_export_embedding)
+
+    p = sub.add_parser("lost-property-retrieval", help="top-1/top-5 hit rate of photo search over the register")
+    p.add_argument("model", type=Path, help="lost_property detector folder")
+    p.add_argument("--data", type=Path, required=True, help="lost_property data.yaml")
+    p.add_argument("--split", default="val")
+    p.add_argument("--out", type=Path, help="report folder (default: MODEL/eval)")
+    p.set_defaults(func=cmd_retrieval)
 
     add_import_yolov5_parser(sub)
     return parser

@@ -54,6 +54,8 @@ class Evaluation:
     best_f1_threshold: float
     best_f1: float
     ms_per_image: float
+    background_images: int = 0
+    background_false_positive_rate: float | None = None
     classes: list[ClassMetrics] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)
 
@@ -73,7 +75,9 @@ class Evaluation:
             f"Data: `{self.data}` (split `{self.split}`, {self.images} images, {self.instances} boxes)\n\n"
             f"| metric | value |\n| --- | --- |\n| mAP50 | {self.map50:.4f} |\n| mAP50-95 | {self.map50_95:.4f} |\n"
             f"| best-F1 confidence | {self.best_f1_threshold:.3f} (F1 {self.best_f1:.3f}) |\n"
-            f"| speed | {self.ms_per_image:.1f} ms/image (pre-process, ONNX Runtime, NMS) |\n\n"
+            f"| speed | {self.ms_per_image:.1f} ms/image (pre-process, ONNX Runtime, NMS) |\n"
+            f"| images without labels | {self.background_images} |\n"
+            f"| ... with a detection at the threshold | {f(self.background_false_positive_rate)} |\n\n"
             f"Precision, recall and F1 at the card threshold conf >= {self.threshold:.3f}, IoU 0.5:\n\n"
             "| class | boxes | AP50 | AP50-95 | precision | recall | F1 |\n"
             "| --- | --- | --- | --- | --- | --- | --- |\n"
@@ -149,6 +153,7 @@ def evaluate(
     ap = ap_per_class(*(np.concatenate(x) for x in zip(*stats, strict=True)), target, nc)
     thr = threshold if threshold is not None else ap.best_conf if use_best_f1 else detector.card.thresholds.conf
     tp, npred, matrix = _at_threshold(preds, truths, nc, thr)
+    background = [bool((p.confidence >= thr).any()) for p, (_, c) in zip(preds, truths, strict=True) if not len(c)]
     result = Evaluation(
         model=str(detector.model_path),
         data=str(data_yaml),
@@ -161,6 +166,8 @@ def evaluate(
         best_f1_threshold=ap.best_conf,
         best_f1=ap.best_f1,
         ms_per_image=1000 * float(np.mean(seconds[1:] or seconds)),
+        background_images=len(background),
+        background_false_positive_rate=float(np.mean(background)) if background else None,
         classes=_class_rows(names, ap, tp, npred),
         confusion=matrix.tolist(),
     )

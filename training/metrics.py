@@ -37,7 +37,10 @@ def greedy_matches(iou: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def match_predictions(
-    pred_xyxy: np.ndarray, pred_cls: np.ndarray, true_xyxy: np.ndarray, true_cls: np.ndarray,
+    pred_xyxy: np.ndarray,
+    pred_cls: np.ndarray,
+    true_xyxy: np.ndarray,
+    true_cls: np.ndarray,
     thresholds: np.ndarray = IOU_THRESHOLDS,
 ) -> np.ndarray:
     """(num_pred, num_thresholds) bool: is the prediction a true positive at each IoU threshold.

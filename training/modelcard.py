@@ -72,6 +72,40 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _background(val: dict) -> str:
+    """False alarms users see on photos with nothing to find, e.g. clean walls for graffiti."""
+    n, rate = val.get("background_images", 0), val.get("background_false_positive_rate")
+    if not n or rate is None:
+        return "The validation split has no images without labels: no false-positive rate on empty photos."
+    return (
+        f"False positives on the {n} validation images without labels: {rate:.1%} of them get at least one "
+        "detection at the default threshold."
+    )
+
+
+def percent(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1%}"
+
+
+def _retrieval(retrieval: dict | None) -> str:
+    """Photo search over the register (lost property): `stadtblick train lost-property-retrieval`."""
+    if not retrieval:
+        return ""
+    rows = [
+        [
+            f"`{r['embedder']}`",
+            r["register_size"],
+            *(f"{percent(r[k]['top1'])} / {percent(r[k]['top5'])}" for k in ("real", "simulated")),
+        ]
+        for r in retrieval["results"]
+    ]
+    return (
+        f"\nPhoto search, top-1 / top-5 hit rate on `{retrieval['split']}` (another photo of a registered item):\n\n"
+        + _table(rows, ["embedder", "register", "real second photo", "simulated second photo"])
+        + "\n"
+    )
+
+
 def render_markdown(card: ModelCard) -> str:
     extra = card.model_extra or {}
     training = extra.get("training", {})
@@ -97,8 +131,9 @@ def render_markdown(card: ModelCard) -> str:
         ["variant", "matched boxes", "PyTorch boxes", "mean IoU", "max deviation (px)"],
     )
     sources = "\n".join(f"- `{s['spec']}`: {s['images']} images, {s['boxes']} boxes" for s in data.get("sources", []))
+    embedding = {"embedding": card.embedding} if card.embedding else {}
     files = _table(
-        [[k, f.path, f.precision, f.sha256[:16] + "…"] for k, f in card.files.items()],
+        [[k, f.path, f.precision, f.sha256[:16] + "…"] for k, f in (card.files | embedding).items()],
         ["variant", "file", "precision", "sha256"],
     )
     return f"""# Model card: {card.name} {card.version}
@@ -142,6 +177,9 @@ Data licence / terms: {data.get("licence") or "not stated - treat as internal de
 Per class at the default confidence threshold (IoU 0.5), fp32:
 
 {per_class}
+
+{_background(val)}
+{_retrieval(card.metrics.get("retrieval"))}
 
 Parity of the exported files with the PyTorch checkpoint (same images, same thresholds):
 

@@ -3,9 +3,10 @@
 Two extractors, both giving an L2-normalised float32 vector of the item's crop, so similarity
 is a dot product; a vector is only compared with vectors of the same `kind`:
 
-* `OnnxEmbedder`: the detector folder's `files.embedding` model (written by
-  `training/export_embedding.py`): the detector's backbone, its last stage's feature map
-  average-pooled to one vector. Input is the crop letterboxed to the card's input size.
+* `OnnxEmbedder`: the model the detector's card names as `embedding` (written by
+  `training/export_embedding.py`): the detector's own layers up to the feature maps its
+  detection head reads, each average-pooled and normalised. Input is the crop letterboxed
+  to the card's input size.
 * `ColourShapeDescriptor` (kind `hsv-hog-v1`), when no such model is installed: an HSV colour
   histogram (8 hue × 4 saturation × 4 value bins, square-rooted: the Hellinger kernel) and a
   HOG descriptor of the 64 × 64 grey crop (Sobel gradients, 8 px cells, 9 unsigned
@@ -27,7 +28,6 @@ from service.inference.preprocess import letterbox, to_tensor
 from service.inference.session import SessionConfig, create_session
 from service.registry.card import ModelCard, sha256_file
 
-EMBEDDING_FILE = "embedding"  # the key in the model card's `files`
 _SIDE = 64
 _CELL, _BINS = 8, 9
 _COLOUR_WEIGHT = 0.6
@@ -73,7 +73,7 @@ def hog(grey: np.ndarray) -> np.ndarray:
 
 
 class OnnxEmbedder:
-    """Pooled backbone features from `<detector folder>/<files.embedding.path>`."""
+    """Pooled detector features from `<detector folder>/<card.embedding.path>`."""
 
     def __init__(self, path: Path, card: ModelCard, config: SessionConfig | None = None):
         self.session = create_session(path, config or SessionConfig())
@@ -89,7 +89,7 @@ class OnnxEmbedder:
 
 def embedder_for(folder: Path | None, card: ModelCard | None, config: SessionConfig | None = None) -> Embedder:
     """The detector folder's embedding model if its card lists one that is intact, else the descriptor."""
-    entry = card.files.get(EMBEDDING_FILE) if card else None
+    entry = card.embedding if card else None
     if folder is None or card is None or entry is None:
         return ColourShapeDescriptor()
     path = folder / entry.path

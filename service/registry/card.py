@@ -51,6 +51,9 @@ class ModelCard(BaseModel):
     enabled_by_default: bool = True
     files: dict[str, ModelFile] = Field(description="Variants by name, e.g. fp32 and int8")
     serve_variant: str = "fp32"
+    embedding: ModelFile | None = Field(
+        None, description="Image-embedding model cut from this detector (lost-property matching); null: none"
+    )
     tiling: TilingConfig | None = Field(None, description="Tile frames this large by default; null: never")
     training_data: dict[str, Any] = {}
     metrics: dict[str, Any] = {}

@@ -28,8 +28,9 @@ def grouped_stratified_split(
     total: Counter = sum(counts.values(), Counter())
     order = list(members)
     random.Random(seed).shuffle(order)
-    rarest = {g: min((c for c in counts[g] if c != IMAGES_KEY), key=lambda c: total[c], default=IMAGES_KEY)
-              for g in order}
+    rarest = {
+        g: min((c for c in counts[g] if c != IMAGES_KEY), key=lambda c: total[c], default=IMAGES_KEY) for g in order
+    }
     order.sort(key=lambda g: total[rarest[g]] if rarest[g] != IMAGES_KEY else 10**9)
     share = {"train": 1.0 - val_fraction, "val": val_fraction}
     placed = {"train": Counter(), "val": Counter()}
