@@ -132,7 +132,7 @@ class BatchRunner:
     ) -> str | None:
         """Ingest one frame; returns an error message for the job, or None."""
         try:
-            run = detect_bytes(data, detectors, overrides, self.image_limits)
+            run = detect_bytes(data, detectors, overrides, self.image_limits, full_resolution=True)
         except ImageError as exc:
             return f"{name}: {exc.message}"
         self.ingestor.ingest(run, context, regrade=False)

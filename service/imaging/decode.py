@@ -25,6 +25,7 @@ setting or the warning filters (neither is thread-safe to toggle per call); limi
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,9 @@ class ImageLimits:
 
 DEFAULT_LIMITS = ImageLimits()
 
+#: The long side a caller needs: a number, a function of the header's (width, height), or None (full size).
+TargetSide = int | Callable[[int, int], int | None] | None
+
 
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
@@ -120,16 +124,15 @@ def decode_image(
     data: bytes,
     limits: ImageLimits = DEFAULT_LIMITS,
     *,
-    target_long_side: int | None = None,
+    target_long_side: TargetSide = None,
 ) -> DecodedImage:
     """Decode ``data`` or raise an :class:`~service.imaging.errors.ImageError` subclass.
 
-    ``target_long_side``: the detector's input size. When given and the image is a JPEG at
-    least twice as large, libjpeg decodes directly at the largest 1/2, 1/4 or 1/8 scale whose
-    long side is still >= ``target_long_side``; other formats always decode at full size.
+    ``target_long_side``: the detector's input size, or a function of the header's width and
+    height giving it (None: full size). When the image is a JPEG at least twice as large,
+    libjpeg decodes directly at the largest 1/2, 1/4 or 1/8 scale whose long side is still
+    >= that size; other formats always decode at full size.
     """
-    if target_long_side is not None and target_long_side <= 0:
-        raise ValueError("target_long_side must be positive")
     if not data:
         raise EmptyImage()
     if len(data) > limits.max_bytes:
@@ -142,7 +145,10 @@ def decode_image(
             raise UnsupportedImage(f"Images in {fmt or 'this'} format are not accepted.")
         width, height = image.size
         _check_pixels(width, height, limits)
-        divisor = _draft_jpeg(image, target_long_side) if fmt == "JPEG" and target_long_side else 1
+        target = target_long_side(width, height) if callable(target_long_side) else target_long_side
+        if target is not None and target <= 0:
+            raise ValueError("target_long_side must be positive")
+        divisor = _draft_jpeg(image, target) if fmt == "JPEG" and target else 1
         _load(image, fmt)
         # After load(): Pillow has already applied (and removed) a TIFF's orientation tag.
         orientation = _orientation(image)

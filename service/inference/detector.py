@@ -62,12 +62,17 @@ class OnnxDetector:
     def detect(self, image_rgb: np.ndarray, params: DetectParams | None = None) -> Detections:
         params = params or self.default_params()
         h, w = image_rgb.shape[:2]
-        config = self.card.tiling or TilingConfig()
-        tiled = params.tiling if params.tiling is not None else bool(self.card.tiling and config.applies_to(w, h))
-        if tiled and max(w, h) > config.tile_size:
+        config = self.tiling_for(w, h, params.tiling)
+        if config is not None:
             merged = detect_tiled(lambda img: self._detect_once(img, params), image_rgb, config)
             return merged[: params.max_det]
         return self._detect_once(image_rgb, params)
+
+    def tiling_for(self, width: int, height: int, requested: bool | None = None) -> TilingConfig | None:
+        """The tiling used on an image this large: `requested` wins, else the card decides."""
+        config = self.card.tiling or TilingConfig()
+        tiled = requested if requested is not None else bool(self.card.tiling and config.applies_to(width, height))
+        return config if tiled and max(width, height) > config.tile_size else None
 
     def _detect_once(self, image_rgb: np.ndarray, params: DetectParams) -> Detections:
         batch, box = letterbox(image_rgb, self.input_size)

@@ -81,7 +81,7 @@ async def detect(
     with state.uploads.slot():  # 503 `busy` at once when too many uploads wait: memory stays bounded
         upload = await read_image_upload(request, state.settings.max_upload_bytes)
         context = frame_context(fields, upload.fields, principal) if store else None
-        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits))
+        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits, store))
         state.metrics.images.inc()
         for r in run.runs:
             state.metrics.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
