@@ -19,6 +19,7 @@ import numpy as np
 from service.inference import Detections, DetectParams, OnnxDetector
 from service.registry.card import read_card
 from training.datasets.layout import label_path_for, load_yolo_dataset
+from training.datasets.taxonomy import same_classes
 from training.metrics import (
     IOU_THRESHOLDS,
     APResult,
@@ -132,7 +133,7 @@ def evaluate(
     params = replace(MAP_PARAMS, tiling=tiling)
     ds = load_yolo_dataset(data_yaml)
     names = detector.card.class_names
-    if ds.names != names:
+    if not same_classes(ds.names, names):
         raise ValueError(f"dataset classes {ds.names} differ from the model's {names}")
     files = ds.splits.get(split) or []
     if not files:

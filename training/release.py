@@ -15,7 +15,7 @@ from service.inference import DetectParams, OnnxDetector
 from service.registry.card import ModelCard
 from training.datasets.build import PROVENANCE_FILE
 from training.datasets.layout import load_yolo_dataset
-from training.datasets.taxonomy import Taxonomy
+from training.datasets.taxonomy import Taxonomy, same_classes
 from training.evaluate import evaluate
 from training.export import FP32_FILE, INT8_FILE, calibration_images, check_parity, export_fp32, quantize_int8
 from training.finetune import RUN_INFO
@@ -50,7 +50,7 @@ def build_release(
     serve_variant: str = "fp32",
 ) -> ModelCard:
     names = checkpoint_names(weights)
-    if names != taxonomy.names:
+    if not same_classes(names, taxonomy.names):
         raise ValueError(f"checkpoint classes {names} differ from taxonomy {taxonomy.names}")
     fp32 = export_fp32(weights, out_dir, imgsz)
     calib = calibration_images(data_yaml, calib_count)

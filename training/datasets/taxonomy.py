@@ -58,6 +58,11 @@ def normalise(label: str) -> str:
     return re.sub(r"[\s_\-]+", "_", label.strip().casefold())
 
 
+def same_classes(a: list[str], b: list[str]) -> bool:
+    """Same classes in the same order, however spelt: a dataset's `cell phone` is the card's `cell_phone`."""
+    return [normalise(n) for n in a] == [normalise(n) for n in b]
+
+
 def load_taxonomy(detector: str, folder: Path | None = None) -> Taxonomy:
     path = taxonomy_dir(folder) / f"{detector}.yaml"
     if not path.is_file():
