@@ -22,7 +22,7 @@ from service.inference.preprocess import letterbox, to_tensor
 from service.registry.card import ModelCard
 from training.datasets.layout import load_yolo_dataset
 from training.metrics import box_iou, greedy_matches
-from training.paths import offline
+from training.paths import offline, portable
 
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -38,7 +38,12 @@ def export_fp32(weights: Path, out_dir: Path, imgsz: int) -> Path:
         format="onnx", imgsz=imgsz, opset=OPSET, simplify=True, dynamic=False, half=False, device="cpu"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.move(exported, out_dir / FP32_FILE))
+    target = Path(shutil.move(exported, out_dir / FP32_FILE))
+    model = onnx.load(str(target))
+    for prop in model.metadata_props:  # "trained on /home/.../data.yaml" and the like
+        prop.value = portable(prop.value)
+    onnx.save(model, str(target))
+    return target
 
 
 def calibration_images(data_yaml: Path, count: int) -> list[Path]:

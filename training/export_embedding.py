@@ -1,11 +1,14 @@
 """Cut an image-embedding model out of an exported detector: no retraining, no torch at serving.
 
 The lost-property desk compares a citizen's photo of a lost item with the photos of registered
-items. The detector's head reads three feature maps (fine, middle, coarse) that already encode
-what an item looks like after fine-tuning on found items; average-pooling each map, normalising
-each to unit length (so no scale dominates) and concatenating them gives one vector per crop.
-The cut is made on the exported ONNX graph itself, so the embedding uses exactly the shipped
-weights and runs on ONNX Runtime alone.
+items. The detector's backbone describes what is in a crop at three scales (fine, middle,
+coarse): the feature maps it hands on to the neck. Each map is GeM-pooled (generalised mean,
+p = 3: between average and max pooling, the usual choice for instance retrieval), normalised
+to unit length so no scale dominates, and the three are concatenated. The neck's maps, tuned
+to tell the item classes apart, found the same object again less often
+(`stadtblick train lost-property-retrieval`, docs/lost_property.md). The cut is made on the
+exported ONNX graph itself, so the embedding uses exactly the shipped weights and runs on ONNX
+Runtime alone.
 """
 
 from __future__ import annotations
@@ -13,50 +16,71 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from service.registry.card import ModelFile, read_card, sha256_file
 from training.modelcard import write_cards
 
 EMBEDDING_FILE = "embedding.onnx"
 OUTPUT = "embedding"
+GEM_P = 3.0
 
 
-def head_inputs(model: onnx.ModelProto) -> list[str]:
-    """The feature maps the detection head (the graph's last `/model.N/` layer) reads from earlier layers."""
-    layer_of = {}
+def backbone_taps(model: onnx.ModelProto) -> list[str]:
+    """Backbone feature maps the neck reads: outputs of layers before the first upsampling that
+    skip ahead (are read by a layer other than the next one), in layer order."""
+    layer_of: dict[str, int] = {}
+    readers: dict[str, set[int]] = {}
+    first_upsample = None
     for node in model.graph.node:
-        if m := re.match(r"/model\.(\d+)/", node.name):
-            for out in node.output:
-                layer_of[out] = int(m.group(1))
-    if not layer_of:
-        raise ValueError("not an Ultralytics export: no /model.N/ node names")
-    head = max(layer_of.values())
-    maps: list[str] = []
-    for node in model.graph.node:
-        if layer_of.get(node.output[0]) != head:
+        m = re.match(r"/model\.(\d+)/", node.name)
+        if not m:
             continue
-        maps += [i for i in node.input if i in layer_of and layer_of[i] != head and i not in maps]
-    if not maps:
-        raise ValueError("could not find the detection head's input feature maps")
-    return maps
+        layer = int(m.group(1))
+        if node.op_type == "Resize" and first_upsample is None:
+            first_upsample = layer
+        for out in node.output:
+            layer_of[out] = layer
+        for name in node.input:
+            readers.setdefault(name, set()).add(layer)
+    if first_upsample is None:
+        raise ValueError("not an Ultralytics YOLO export: no /model.N/ upsampling layer")
+    taps = [
+        name
+        for name, layer in layer_of.items()
+        if layer < first_upsample and any(r > layer + 1 for r in readers.get(name, ()))
+    ]
+    if len(taps) < 2:
+        raise ValueError(f"expected the backbone's multi-scale outputs, found {taps}")
+    return taps
 
 
 def cut_embedding(detector: onnx.ModelProto) -> onnx.ModelProto:
-    """The detector up to its head's inputs, each map pooled and L2-normalised, concatenated (1 x C)."""
-    maps = head_inputs(detector)
+    """The detector up to its backbone taps, each GeM-pooled and L2-normalised, concatenated (1 x C)."""
+    taps = backbone_taps(detector)
     input_name = detector.graph.input[0].name
-    model = onnx.utils.Extractor(detector).extract_model([input_name], maps)
+    model = onnx.utils.Extractor(detector).extract_model([input_name], taps)
+    constants = {
+        "/embed/eps": np.array(1e-6, np.float32),
+        "/embed/p": np.array(GEM_P, np.float32),
+        "/embed/inv_p": np.array(1 / GEM_P, np.float32),
+    }
+    model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
     nodes, pooled = [], []
-    for k, name in enumerate(maps):
+    for k, name in enumerate(taps):
+        x = f"/embed/{k}"
         nodes += [
-            helper.make_node("GlobalAveragePool", [name], [f"/embed/pool{k}"], name=f"/embed/pool{k}"),
-            helper.make_node("Flatten", [f"/embed/pool{k}"], [f"/embed/flat{k}"], name=f"/embed/flat{k}", axis=1),
-            helper.make_node("LpNormalization", [f"/embed/flat{k}"], [f"/embed/norm{k}"], name=f"/embed/norm{k}"),
+            helper.make_node("Max", [name, "/embed/eps"], [f"{x}/pos"]),
+            helper.make_node("Pow", [f"{x}/pos", "/embed/p"], [f"{x}/pow"]),
+            helper.make_node("GlobalAveragePool", [f"{x}/pow"], [f"{x}/mean"]),
+            helper.make_node("Pow", [f"{x}/mean", "/embed/inv_p"], [f"{x}/gem"]),
+            helper.make_node("Flatten", [f"{x}/gem"], [f"{x}/flat"], axis=1),
+            helper.make_node("LpNormalization", [f"{x}/flat"], [f"{x}/norm"]),
         ]
-        pooled.append(f"/embed/norm{k}")
-    nodes.append(helper.make_node("Concat", pooled, [OUTPUT], name="/embed/concat", axis=1))
+        pooled.append(f"{x}/norm")
+    nodes.append(helper.make_node("Concat", pooled, [OUTPUT], axis=1))
     model.graph.node.extend(nodes)
     del model.graph.output[:]
     model.graph.output.append(helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, [1, None]))

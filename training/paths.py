@@ -12,7 +12,8 @@ from pathlib import Path
 SHARED_ENV = "STADTBLICK_SHARED"
 DEFAULT_SHARED = Path("../shared")
 TAXONOMY_ENV = "STADTBLICK_DATASETS_DIR"
-REPO_DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_DATASETS = REPO_ROOT / "datasets"
 
 
 def shared_dir(override: str | Path | None = None) -> Path:
@@ -29,3 +30,9 @@ def offline() -> None:
     """Ultralytics must never reach for the network (weights, fonts, hub, telemetry)."""
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def portable(text: str) -> str:
+    """`text` with this checkout's absolute paths made relative to the repository root, so model
+    cards and ONNX metadata shipped in `weights/` name no machine's folders (`../shared/...`)."""
+    return text.replace(f"{REPO_ROOT}/", "").replace(f"{REPO_ROOT.parent}/", "../")

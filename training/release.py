@@ -20,6 +20,7 @@ from training.evaluate import evaluate
 from training.export import FP32_FILE, INT8_FILE, calibration_images, check_parity, export_fp32, quantize_int8
 from training.finetune import RUN_INFO
 from training.modelcard import build_card, write_cards
+from training.paths import portable
 
 
 def checkpoint_names(weights: Path) -> list[str]:
@@ -59,7 +60,7 @@ def build_release(
         quantize_int8(fp32, calib)
         variants["int8"] = INT8_FILE
     run_info_file = weights.parent.parent / RUN_INFO
-    training = json.loads(run_info_file.read_text()) if run_info_file.is_file() else {}
+    training = json.loads(portable(run_info_file.read_text())) if run_info_file.is_file() else {}
     training["export_command"] = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     data = training_data(data_yaml)
 

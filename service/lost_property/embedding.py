@@ -4,10 +4,11 @@ Two extractors, both giving an L2-normalised float32 vector of the item's crop, 
 is a dot product; a vector is only compared with vectors of the same `kind`:
 
 * `OnnxEmbedder`: the model the detector's card names as `embedding` (written by
-  `training/export_embedding.py`): the detector's own layers up to the feature maps its
-  detection head reads, each average-pooled and normalised. Input is the crop letterboxed
-  to the card's input size.
-* `ColourShapeDescriptor` (kind `hsv-hog-v1`), when no such model is installed: an HSV colour
+  `training/export_embedding.py`: the detector's backbone maps, GeM-pooled and normalised; the
+  crop letterboxed to the card's input size), joined with equal weight to the colour/shape
+  descriptor below: the network knows what the object is, the descriptor its colours, and
+  together they found the same item again most often (docs/lost_property.md).
+* `ColourShapeDescriptor` (kind `hsv-hog-v1`), alone when no such model is installed: an HSV colour
   histogram (8 hue × 4 saturation × 4 value bins, square-rooted: the Hellinger kernel) and a
   HOG descriptor of the 64 × 64 grey crop (Sobel gradients, 8 px cells, 9 unsigned
   orientations, 2 × 2-cell blocks L2-normalised; OpenCV 5 dropped its HOGDescriptor),
@@ -73,18 +74,23 @@ def hog(grey: np.ndarray) -> np.ndarray:
 
 
 class OnnxEmbedder:
-    """Pooled detector features from `<detector folder>/<card.embedding.path>`."""
+    """Pooled detector features from `<detector folder>/<card.embedding.path>`, plus the descriptor."""
 
     def __init__(self, path: Path, card: ModelCard, config: SessionConfig | None = None):
         self.session = create_session(path, config or SessionConfig())
         self.input_name = self.session.get_inputs()[0].name
         self.input_size = card.input_size
-        self.kind = f"onnx:{card.name}:{card.version}"
+        self.descriptor = ColourShapeDescriptor()
+        self.kind = f"onnx+{self.descriptor.kind}:{card.name}:{card.version}"
 
-    def embed(self, crop_rgb: np.ndarray) -> np.ndarray:
+    def features(self, crop_rgb: np.ndarray) -> np.ndarray:
+        """The network's part of the embedding (unit length)."""
         padded, _ = letterbox(np.ascontiguousarray(crop_rgb), self.input_size)
         (features,) = self.session.run(None, {self.input_name: to_tensor(padded)})
         return _unit(features[0])
+
+    def embed(self, crop_rgb: np.ndarray) -> np.ndarray:
+        return _unit(np.concatenate([self.features(crop_rgb), self.descriptor.embed(crop_rgb)]))
 
 
 def embedder_for(folder: Path | None, card: ModelCard | None, config: SessionConfig | None = None) -> Embedder:

@@ -35,8 +35,20 @@ def shapes_env(tmp_path_factory) -> dict[str, Path]:
 def shapes_data(shapes_env) -> Path:
     """COCO + VOC + YOLO sources imported, remapped and merged through the CLI."""
     out = shapes_env["root"] / "dataset"
-    argv = ["import", "--detector", "shapes", "--out", str(out), "--taxonomy-dir", str(shapes_env["taxonomy"]),
-            "--licence", "generated test data, CC0", "--strict", "--val-fraction", "0.25"]
+    argv = [
+        "import",
+        "--detector",
+        "shapes",
+        "--out",
+        str(out),
+        "--taxonomy-dir",
+        str(shapes_env["taxonomy"]),
+        "--licence",
+        "generated test data, CC0",
+        "--strict",
+        "--val-fraction",
+        "0.25",
+    ]
     for fmt in ("coco", "voc", "yolo"):
         argv += ["--source", f"{fmt}:{shapes_env[fmt]}"]
     assert main(argv) == 0
@@ -44,9 +56,26 @@ def shapes_data(shapes_env) -> Path:
 
 
 def _train(env: dict[str, Path], data: Path, name: str, *extra: str) -> Path:
-    argv = ["finetune", "--detector", "shapes", "--data", str(data), "--start", "scratch", "--device", "cpu",
-            "--workers", "0", "--project", str(env["root"] / "runs"), "--name", name,
-            "--taxonomy-dir", str(env["taxonomy"]), *extra]
+    argv = [
+        "finetune",
+        "--detector",
+        "shapes",
+        "--data",
+        str(data),
+        "--start",
+        "scratch",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--project",
+        str(env["root"] / "runs"),
+        "--name",
+        name,
+        "--taxonomy-dir",
+        str(env["taxonomy"]),
+        *extra,
+    ]
     assert main(argv) == 0
     return env["root"] / "runs" / name / "weights" / "best.pt"
 
@@ -63,8 +92,24 @@ def undertrained(shapes_env, shapes_data) -> Path:
 
 def export(env: dict[str, Path], weights: Path, data: Path, version: str, *extra: str) -> Path:
     out = env["root"] / "releases" / version
-    argv = ["export", "--weights", str(weights), "--data", str(data), "--detector", "shapes", "--out", str(out),
-            "--version", version, "--taxonomy-dir", str(env["taxonomy"]), "--calib-images", "16", *extra]
+    argv = [
+        "export",
+        "--weights",
+        str(weights),
+        "--data",
+        str(data),
+        "--detector",
+        "shapes",
+        "--out",
+        str(out),
+        "--version",
+        version,
+        "--taxonomy-dir",
+        str(env["taxonomy"]),
+        "--calib-images",
+        "16",
+        *extra,
+    ]
     assert main(argv) == 0
     return out
 

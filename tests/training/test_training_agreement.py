@@ -19,13 +19,20 @@ from training.evaluate import evaluate, open_detector
 pytestmark = pytest.mark.slow
 
 
-def test_onnx_eval_agrees_with_ultralytics_val(
-    trained: Path, release: Path, shapes_data: Path, tmp_path: Path
-) -> None:
+def test_onnx_eval_agrees_with_ultralytics_val(trained: Path, release: Path, shapes_data: Path, tmp_path: Path) -> None:
     from ultralytics import YOLO
 
-    theirs = YOLO(str(trained)).val(data=str(shapes_data), imgsz=64, batch=8, device="cpu", plots=False, rect=False,
-                                    workers=0, verbose=False, project=str(tmp_path))
+    theirs = YOLO(str(trained)).val(
+        data=str(shapes_data),
+        imgsz=64,
+        batch=8,
+        device="cpu",
+        plots=False,
+        rect=False,
+        workers=0,
+        verbose=False,
+        project=str(tmp_path),
+    )
     ours = evaluate(open_detector(release, "fp32"), shapes_data)
     assert theirs.box.map50 > 0.2, "the test needs a model that detects something"
     assert ours.map50 == pytest.approx(theirs.box.map50, abs=0.01)

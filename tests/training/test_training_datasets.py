@@ -20,14 +20,19 @@ TAXONOMY = Taxonomy.model_validate(yaml.safe_load(synth.SHAPES_TAXONOMY))
 
 
 def _boxes(images: list[LabelledImage]) -> list[tuple]:
-    return sorted((im.path.name, b.label, round(b.x1), round(b.y1), round(b.x2), round(b.y2))
-                  for im in images for b in im.boxes)
+    return sorted(
+        (im.path.name, b.label, round(b.x1), round(b.y1), round(b.x2), round(b.y2)) for im in images for b in im.boxes
+    )
 
 
 @pytest.mark.parametrize("fmt", ["coco", "voc", "yolo", "labelme"])
 def test_each_format_reads_the_drawn_boxes(tmp_path: Path, fmt: str) -> None:
-    writer = {"coco": synth.write_coco, "voc": synth.write_voc, "yolo": synth.write_yolo,
-              "labelme": synth.write_labelme}[fmt]
+    writer = {
+        "coco": synth.write_coco,
+        "voc": synth.write_voc,
+        "yolo": synth.write_yolo,
+        "labelme": synth.write_labelme,
+    }[fmt]
     source = writer(tmp_path / fmt, 5, seed=7)
     images = read_source(f"{fmt}:{source}")
     drawn = synth.make_images(tmp_path / "reference", 5, seed=7)
@@ -51,8 +56,7 @@ def test_remap_uses_names_labels_and_aliases() -> None:
 
 
 def test_all_detector_taxonomies_load() -> None:
-    for detector, count in (("road_damage", 2), ("graffiti", 1), ("lost_property", 12), ("anonymize", 2),
-                            ("coco", 80)):
+    for detector, count in (("road_damage", 2), ("graffiti", 1), ("lost_property", 12), ("anonymize", 2), ("coco", 80)):
         tax = load_taxonomy(detector)
         assert len(tax.names) == count and all(c.label_de and c.label_en for c in tax.classes)
     assert load_taxonomy("road_damage").lookup()["schlagloch"] == "pothole"
@@ -98,8 +102,10 @@ def test_strict_import_refuses_unknown_labels(shapes_env, tmp_path: Path) -> Non
 def test_rare_class_reaches_val() -> None:
     """87 cracks among 1,853 potholes (the shared road_damage ratio) must not all land in train."""
     images = [LabelledImage(Path(f"{i}.jpg"), 10, 10, [Box("pothole", 0, 0, 5, 5)] * 3) for i in range(200)]
-    images += [LabelledImage(Path(f"c{i}.jpg"), 10, 10, [Box("crack", 0, 0, 5, 5), Box("pothole", 0, 0, 5, 5)])
-               for i in range(10)]
+    images += [
+        LabelledImage(Path(f"c{i}.jpg"), 10, 10, [Box("crack", 0, 0, 5, 5), Box("pothole", 0, 0, 5, 5)])
+        for i in range(10)
+    ]
     splits = grouped_stratified_split(images, list(range(len(images))), 0.2)
     assert splits[200:].count("val") == 2
     assert 38 <= splits.count("val") <= 46

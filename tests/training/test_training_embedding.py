@@ -29,33 +29,34 @@ def with_embedding(release: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return folder
 
 
-def test_embedding_is_the_detectors_own_pooled_head_inputs(with_embedding: Path) -> None:
-    """Run the detector with its head inputs exposed: pooling them by hand gives the same vector."""
+def test_embedding_is_the_detectors_own_pooled_backbone_maps(with_embedding: Path) -> None:
+    """Run the detector with its backbone taps exposed: pooling them by hand gives the same vector."""
     onnx = need("onnx")
-    from training.export_embedding import head_inputs
+    from training.export_embedding import GEM_P, backbone_taps
 
     card = read_card(with_embedding)
     assert card.embedding is not None and (with_embedding / card.embedding.path).is_file()
     detector = onnx.load(str(with_embedding / card.files["fp32"].path))
-    maps = head_inputs(detector)
-    assert len(maps) == 3  # P3, P4, P5
+    maps = backbone_taps(detector)
+    assert len(maps) == 3  # strides 8, 16, 32
     for name in maps:
         detector.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(detector.SerializeToString(), providers=["CPUExecutionProvider"])
 
     crop = np.random.default_rng(0).integers(0, 255, (90, 70, 3), dtype=np.uint8)
     features = session.run(maps, {"images": to_tensor(letterbox(crop, card.input_size)[0])})
-    pooled = [f.mean(axis=(2, 3))[0] for f in features]
+    pooled = [(np.maximum(f, 1e-6) ** GEM_P).mean(axis=(2, 3))[0] ** (1 / GEM_P) for f in features]
     expected = np.concatenate([p / np.linalg.norm(p) for p in pooled])
     expected /= np.linalg.norm(expected)
 
     embedder = embedder_for(with_embedding, card)
     assert isinstance(embedder, OnnxEmbedder)
-    assert embedder.kind == f"onnx:{card.name}:{card.version}"
-    vector = embedder.embed(crop)
-    np.testing.assert_allclose(vector, expected, atol=1e-5)
-    other = embedder.embed(np.full((90, 70, 3), 200, np.uint8))
-    assert not np.allclose(vector, other, atol=1e-3)
+    assert embedder.kind == f"onnx+hsv-hog-v1:{card.name}:{card.version}"
+    features = embedder.features(crop)
+    np.testing.assert_allclose(features, expected, atol=1e-5)
+    assert not np.allclose(features, embedder.features(np.full((90, 70, 3), 200, np.uint8)), atol=1e-3)
+    joined = np.concatenate([features, ColourShapeDescriptor().embed(crop)])
+    np.testing.assert_allclose(embedder.embed(crop), joined / np.linalg.norm(joined), atol=1e-6)
 
 
 def test_model_card_lists_the_embedding_file(with_embedding: Path) -> None:
@@ -133,7 +134,7 @@ def test_retrieval_command_reports_and_records_in_the_card(with_embedding: Path,
     assert main(["lost-property-retrieval", str(folder), "--data", str(data)]) == 0
     report = json.loads((folder / "eval" / "retrieval.json").read_text())
     kinds = [r["embedder"] for r in report["results"]]
-    assert kinds == [f"onnx:shapes:{read_card(folder).version}", "hsv-hog-v1"]
+    assert kinds == [f"onnx+hsv-hog-v1:shapes:{read_card(folder).version}", "hsv-hog-v1"]
     assert all(r["real"]["queries"] == 3 and r["simulated"]["queries"] == 6 for r in report["results"])
     assert read_card(folder).metrics["retrieval"]["results"] == report["results"]
     assert "Photo search, top-1 / top-5" in (folder / "MODEL_CARD.md").read_text()

@@ -42,22 +42,30 @@ def test_release_folder_has_card_variants_and_reports(release: Path) -> None:
     extra = card.model_extra
     assert extra["not_intended_use"] and extra["training"]["command"] and extra["training"]["hardware"]
     md = (release / "MODEL_CARD.md").read_text()
-    for heading in ("## Intended use", "## Not intended for", "## Transparency notice", "## Limitations",
-                    "## How it was made", "## Training data and licences"):
+    for heading in (
+        "## Intended use",
+        "## Not intended for",
+        "## Transparency notice",
+        "## Limitations",
+        "## How it was made",
+        "## Training data and licences",
+    ):
         assert heading in md
     for f in ("metrics.json", "metrics.md", "pr_curve.png", "f1_curve.png", "confusion_matrix.png"):
         assert (release / "eval" / f).stat().st_size > 0
 
 
 def test_evaluate_cli_on_int8(release: Path, shapes_data: Path, tmp_path: Path) -> None:
-    assert main(["evaluate", str(release), "--data", str(shapes_data), "--variant", "int8",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(["evaluate", str(release), "--data", str(shapes_data), "--variant", "int8", "--out", str(tmp_path)]) == 0
+    )
     body = json.loads((tmp_path / "metrics.json").read_text())
     assert body["map50"] > 0.1 and len(body["confusion"]) == 3
 
 
-def test_publish_serves_and_guards(shapes_env, shapes_data: Path, release: Path, undertrained: Path,
-                                   tmp_path: Path) -> None:
+def test_publish_serves_and_guards(
+    shapes_env, shapes_data: Path, release: Path, undertrained: Path, tmp_path: Path
+) -> None:
     weights = tmp_path / "weights"
     assert main(["publish", str(release), "--data", str(shapes_data), "--weights-dir", str(weights)]) == 0
     served = weights / "shapes"
@@ -87,7 +95,8 @@ def test_api_serves_published_model(release: Path, shapes_data: Path, tmp_path: 
     ok, jpeg = cv2.imencode(".jpg", image)
     assert ok
     with TestClient(app) as client:
-        r = client.post("/v1/detect", files={"file": ("val.jpg", np.asarray(jpeg).tobytes(), "image/jpeg")},
-                        params={"conf": 0.05})
+        r = client.post(
+            "/v1/detect", files={"file": ("val.jpg", np.asarray(jpeg).tobytes(), "image/jpeg")}, params={"conf": 0.05}
+        )
     assert r.status_code == 200, r.text
     assert r.json()["models"] == [{"name": "shapes", "version": "1.0.0"}]

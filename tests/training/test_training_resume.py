@@ -25,8 +25,18 @@ def test_resume_continues_an_interrupted_run(shapes_data: Path, tmp_path: Path) 
     model = YOLO("yolov8n.yaml")
     model.add_callback("on_model_save", stop_after_first_epoch)
     with pytest.raises(Interrupted):
-        model.train(data=str(shapes_data), imgsz=64, epochs=2, batch=16, device="cpu", workers=0, plots=False,
-                    project=str(tmp_path), name="cut", mosaic=0.0)
+        model.train(
+            data=str(shapes_data),
+            imgsz=64,
+            epochs=2,
+            batch=16,
+            device="cpu",
+            workers=0,
+            plots=False,
+            project=str(tmp_path),
+            name="cut",
+            mosaic=0.0,
+        )
     run = tmp_path / "cut"
     assert (run / "weights" / "last.pt").is_file()
     assert main(["finetune", "--resume", str(run), "--device", "cpu"]) == 0
