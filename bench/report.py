@@ -195,7 +195,8 @@ def _raw_section(raw: list[dict[str, Any]]) -> str:
     if stage_rows:
         text += (
             "\n\nIn-process pipeline stages (no HTTP): JPEG decode at full size, decode with libjpeg "
-            "DCT scaling (`decode_image(..., target_long_side=input)`, not used by the service today), and "
+            "DCT scaling (`decode_image(..., target_long_side=input)`, what the service does when no detector tiles "
+            "the frame and nothing is stored), and "
             "`OnnxDetector.detect` (letterbox + ONNX Runtime + NMS) on the decoded full-size pixels:\n\n"
         )
         text += _table(["detector", "image.stage", "p50 ms", "p95 ms", "n"], stage_rows)
