@@ -160,3 +160,8 @@ def square_detector_onnx(path: Path, classes: list[str]) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def write_square_detector(root: Path, name: str, classes: list[str], **card: object) -> Path:
+    """`root/<name>/`: the exact coloured-square detector for `classes` with its model card."""
+    return write_detector(root, square_detector_onnx(root / f"{name}.onnx", classes), name, classes, TINY_INPUT, **card)

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from gis_helpers import HEIGHT, T0, WIDTH, along, row_of_ground_point
-from helpers import TINY_INPUT, square_detector_onnx, write_detector
+from helpers import write_square_detector
 
 from service.registry.card import ModelFile, read_card, sha256_file, write_card
 
@@ -29,18 +29,12 @@ COLOUR = {"pothole": RED, "crack": GREEN}
 
 def write_square_weights(root: Path) -> Path:
     """`road_damage` (pothole, crack; an fp32 and an `int8` file) and `anonymize` (face)."""
-    road = write_detector(
-        root,
-        square_detector_onnx(root / "road.onnx", ["pothole", "crack"]),
-        "road_damage",
-        ["pothole", "crack"],
-        TINY_INPUT,
-    )
+    road = write_square_detector(root, "road_damage", ["pothole", "crack"])
     shutil.copy(road / "model.onnx", road / "model.int8.onnx")  # stands in for a quantised file
     card = read_card(road)
     int8 = ModelFile(path="model.int8.onnx", sha256=sha256_file(road / "model.int8.onnx"), precision="int8")
     write_card(road, card.model_copy(update={"files": {**card.files, "int8": int8}}))
-    write_detector(root, square_detector_onnx(root / "face.onnx", ["face"]), "anonymize", ["face"], TINY_INPUT)
+    write_square_detector(root, "anonymize", ["face"])
     return root
 
 

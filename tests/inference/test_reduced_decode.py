@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY_INPUT, jpeg_bytes, square_detector_onnx, write_detector
+from helpers import jpeg_bytes, write_square_detector
 
 from service.imaging import DEFAULT_LIMITS
 from service.inference import OnnxDetector
@@ -17,15 +17,7 @@ from service.registry.card import read_card
 
 
 def _detector(tmp_path: Path, **card: object) -> OnnxDetector:
-    folder = write_detector(
-        tmp_path,
-        square_detector_onnx(tmp_path / "sq.onnx", ["pothole"]),
-        "road",
-        ["pothole"],
-        TINY_INPUT,
-        thresholds={"conf": 0.5, "iou": 0.3},
-        **card,
-    )
+    folder = write_square_detector(tmp_path, "road", ["pothole"], thresholds={"conf": 0.5, "iou": 0.3}, **card)
     return OnnxDetector(folder / "model.onnx", read_card(folder))
 
 

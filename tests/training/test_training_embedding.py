@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
-from helpers import TINY_INPUT, need, square_detector_onnx, write_detector
+from helpers import need, write_square_detector
 
 from service.inference.preprocess import letterbox, to_tensor
 from service.lost_property.embedding import ColourShapeDescriptor, OnnxEmbedder, embedder_for
@@ -142,14 +142,7 @@ def test_retrieval_command_reports_and_records_in_the_card(with_embedding: Path,
 
 def test_false_positive_rate_on_photos_without_labels(tmp_path: Path) -> None:
     """Of two label-free photos, the one with an unlabelled red square counts as a false alarm."""
-    folder = write_detector(
-        tmp_path,
-        square_detector_onnx(tmp_path / "sq.onnx", ["pothole", "crack"]),
-        "road",
-        ["pothole", "crack"],
-        TINY_INPUT,
-        thresholds={"conf": 0.5},
-    )
+    folder = write_square_detector(tmp_path, "road", ["pothole", "crack"], thresholds={"conf": 0.5})
     images, labels = tmp_path / "ds" / "images" / "val", tmp_path / "ds" / "labels" / "val"
     images.mkdir(parents=True)
     labels.mkdir(parents=True)
