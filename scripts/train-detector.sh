@@ -19,4 +19,8 @@ $stb train finetune --detector "$detector" --data "$data" --start coco --shared 
     --project "$run" --name "v$version" "$@"
 $stb train export --detector "$detector" --weights "$run/v$version/weights/best.pt" --data "$data" \
     --version "$version" --out "work/build/$detector-$version"
+if [ "$detector" = lost_property ]; then  # the desk's photo search pools the detector's own features
+    $stb train export-embedding "work/build/$detector-$version"
+    $stb train lost-property-retrieval "work/build/$detector-$version" --data "$data"
+fi
 $stb train publish "work/build/$detector-$version" --data "$data" --weights-dir weights

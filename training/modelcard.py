@@ -52,6 +52,7 @@ def build_card(
         input_size=(imgsz, imgsz),
         output_layout="yolov8",
         thresholds=Thresholds(conf=round(conf, 3), iou=0.45, max_det=300),
+        enabled_by_default=taxonomy.enabled_by_default,
         files=model_files(folder, variants),
         serve_variant=serve_variant,
         training_data=training_data,

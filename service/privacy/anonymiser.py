@@ -29,8 +29,8 @@ class Detector(Protocol):
 @dataclass(frozen=True)
 class AnonymiseConfig:
     mode: Mode = "blur"
-    margin: float = 0.15  # share of the box's width/height added on each side: hair, ears, plate frames
-    conf: float = 0.1  # low on purpose: a blurred background patch costs little, a missed face a lot
+    margin: float = 0.25  # share of the box's width/height added on each side: hair, ears, plate frames
+    conf: float = 0.05  # low on purpose: a blurred background patch costs little, a missed face a lot
     ellipse_faces: bool = False  # obscure faces inside the ellipse of their box only
     tile_min_side: int = 1600  # larger frames are also searched tile by tile (small, far plates)
 

@@ -133,9 +133,9 @@ def test_anonymize_reports_the_obscured_regions(privacy_app: Callable, privacy_w
         ("anonymize", "face"),
         ("anonymize", "licence_plate"),
     }
-    assert all(0.1 <= g["confidence"] <= 1 for g in report["regions"])
+    assert all(0.05 <= g["confidence"] <= 1 for g in report["regions"])
     for at, cls in ((FACE_AT, "face"), (PLATE_AT, "licence_plate")):
         rows, cols = square(at)
         best = max((g for g in report["regions"] if g["class"] == cls), key=lambda g: g["confidence"])
-        box = best["box"]  # the square plus its 15 % margin
+        box = best["box"]  # the square plus its 25 % margin
         assert box["x1"] < cols.start and box["y1"] < rows.start and box["x2"] > cols.stop and box["y2"] > rows.stop

@@ -34,6 +34,9 @@ class Taxonomy(BaseModel):
     intended_use: str = ""
     not_intended_use: str = ""
     limitations: str = ""
+    enabled_by_default: bool = Field(
+        True, description="Run on /v1/detect when the request names no detectors (false: internal detectors)"
+    )
     classes: list[TaxonomyClass]
 
     @property
