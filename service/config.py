@@ -85,8 +85,12 @@ class Settings(BaseSettings):
         ["anonymize", "centerface"], description="Detectors that anonymise, where installed"
     )
     anonymise_mode: Literal["blur", "pixelate"] = "blur"
-    anonymise_margin: float = Field(0.25, ge=0.0, le=1.0, description="Share of a box added on each side")
-    anonymise_conf: float = Field(0.05, gt=0.0, le=1.0, description="Confidence threshold (low: recall first)")
+    anonymise_margin: float = Field(
+        AnonymiseConfig.margin, ge=0.0, le=1.0, description="Share of a box added on each side"
+    )
+    anonymise_conf: float = Field(
+        AnonymiseConfig.conf, gt=0.0, le=1.0, description="Confidence threshold (low: recall first)"
+    )
     anonymise_ellipse_faces: bool = Field(False, description="Obscure faces inside the ellipse of their box only")
     anonymise_persons: bool = Field(False, description="Also obscure whole persons (needs a 'coco' detector)")
     anonymise_tile_min_side: int = Field(1600, ge=1, description="Larger frames are also searched tile by tile")

@@ -13,8 +13,8 @@ SHIPPED = sorted(p.parent for p in (REPO_ROOT / "weights").glob("*/model.json"))
 
 
 def test_portable_makes_checkout_paths_relative() -> None:
-    text = f"trained on {REPO_ROOT.parent}/shared/x/data.yaml in {REPO_ROOT}/work/runs/a"
-    assert portable(text) == "trained on ../shared/x/data.yaml in work/runs/a"
+    text = f"trained on {REPO_ROOT.parent}/shared/x/data.yaml in {REPO_ROOT}/runs/a"
+    assert portable(text) == "trained on ../shared/x/data.yaml in runs/a"
 
 
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
