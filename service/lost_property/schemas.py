@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 Status = Literal["registered", "returned", "disposed"]
 KEY_PATTERN = r"^[a-z_]{1,32}$"
@@ -85,12 +85,20 @@ class LostItemFields(BaseModel):
 
 
 class LostItemPatch(BaseModel):
-    status: Status | None = None
+    status: Status | None = Field(None, description="omit to keep; an item always has a status")
     category: str | None = Field(None, pattern=KEY_PATTERN)
     colors: list[str] | None = Field(None, max_length=5)
     found_at: datetime | None = None
     found_place: str | None = Field(None, max_length=200)
     notes: str | None = Field(None, max_length=2000)
+
+    @field_validator("status")
+    @classmethod
+    def _status_not_null(cls, value: Status | None) -> Status:
+        """Only runs for a status that was sent: `null` would erase it (422, not a database error)."""
+        if value is None:
+            raise ValueError("status cannot be null; omit it to keep the current one")
+        return value
 
 
 class SearchFields(BaseModel):

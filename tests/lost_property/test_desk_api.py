@@ -86,6 +86,9 @@ def test_filters_corrections_and_paging(client: TestClient) -> None:
     assert client.patch(f"/v1/lost-items/{old['id']}", json={"category": "ufo"}).status_code == 422
     client.patch(f"/v1/lost-items/{old['id']}", json={"status": "disposed"})
     assert ids(status="disposed") == [old["id"]]
+    erased = client.patch(f"/v1/lost-items/{old['id']}", json={"status": None, "notes": "x"})
+    assert erased.status_code == 422 and erased.json()["error"]["code"] == "invalid_request"
+    assert client.get(f"/v1/lost-items/{old['id']}").json()["status"] == "disposed"
     assert (
         client.post("/v1/lost-items/search", json={"text": "Koffer"}).json()["candidates"][0]["item"]["id"] == new["id"]
     ), "only registered items are candidates"
