@@ -37,7 +37,10 @@ class PublishResult:
 
 
 def _score(folder: Path, data_yaml: Path, split: str) -> Evaluation:
-    return evaluate(open_detector(folder), data_yaml, split=split)
+    """Scores the fp32 model: whether the weights improved. Serving INT8 instead is a separate
+    choice within a fixed accuracy budget (`training.release.choose_served`)."""
+    variant = "fp32" if "fp32" in read_card(folder).files else None
+    return evaluate(open_detector(folder, variant), data_yaml, split=split)
 
 
 def publish(
