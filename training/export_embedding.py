@@ -61,7 +61,8 @@ def cut_embedding(detector: onnx.ModelProto) -> onnx.ModelProto:
     """The detector up to its backbone taps, each GeM-pooled and L2-normalised, concatenated (1 x C)."""
     taps = backbone_taps(detector)
     input_name = detector.graph.input[0].name
-    model = onnx.utils.Extractor(detector).extract_model([input_name], taps)
+    # the extractor needs the taps' shapes; torch.onnx exports (YOLOv5 heads) do not record them
+    model = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(detector)).extract_model([input_name], taps)
     constants = {
         "/embed/eps": np.array(1e-6, np.float32),
         "/embed/p": np.array(GEM_P, np.float32),

@@ -7,6 +7,9 @@ Starting points:
 * a ``.pt``   -- an earlier run's `best.pt` of the same detector (continue improving it).
 * ``scratch`` -- random initialisation of the recipe's architecture (tests, experiments).
 
+Recipes with ``framework: yolov5`` train the original anchor-based YOLOv5n instead, keeping
+its COCO head (`training.yolov5_finetune`).
+
 Injected weights are written into an ordinary Ultralytics checkpoint the trainer starts from,
 and a callback checks at train start that the trainer's model really holds them.
 """
@@ -43,6 +46,7 @@ class FinetuneResult:
     command: str
     hardware: str
     recipe: dict = field(default_factory=dict)
+    coco_head_classes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -112,6 +116,10 @@ def finetune(
 ) -> FinetuneResult:
     """Train until `recipe.epochs` or early stopping; returns where best/last weights are."""
     offline()
+    if recipe.framework == "yolov5":
+        from training.yolov5_finetune import finetune_yolov5
+
+        return finetune_yolov5(data, names, recipe, start, project, name, device, workers, shared, extra)
     from ultralytics import YOLO
 
     project = project.resolve()
@@ -161,6 +169,8 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
     if not last.is_file():
         raise FileNotFoundError(f"{last} not found: nothing to resume")
     previous = json.loads((run_dir / RUN_INFO).read_text()) if (run_dir / RUN_INFO).is_file() else {}
+    if (run_dir / "opt.yaml").is_file():  # written by the YOLOv5 trainer, which resumes itself
+        raise ValueError(f"{run_dir} is a YOLOv5 run: start it again (its runs are short) instead of resuming")
     model = YOLO(str(last))
     began = time.monotonic()
     model.train(resume=True, **({"device": device} if device is not None else {}))
@@ -175,18 +185,25 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
 def _result(
     run_dir: Path, start: str, expected: dict, verified: list[int], began: float, recipe: Recipe, epoch: int
 ) -> FinetuneResult:
-    result = FinetuneResult(
-        run_dir=run_dir,
-        best=run_dir / "weights" / "best.pt",
-        last=run_dir / "weights" / "last.pt",
-        start=start,
-        transferred=len(expected) or None,
-        verified_in_trainer=verified[0] if verified else None,
-        duration_s=round(time.monotonic() - began, 1),
-        epochs_run=epoch + 1,
-        command=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        hardware=hardware(),
-        recipe=recipe.model_dump(),
+    return write_result(
+        FinetuneResult(
+            run_dir=run_dir,
+            best=run_dir / "weights" / "best.pt",
+            last=run_dir / "weights" / "last.pt",
+            start=start,
+            transferred=len(expected) or None,
+            verified_in_trainer=verified[0] if verified else None,
+            duration_s=round(time.monotonic() - began, 1),
+            epochs_run=epoch + 1,
+            command="",
+            hardware=hardware(),
+            recipe=recipe.model_dump(),
+        )
     )
-    (run_dir / RUN_INFO).write_text(result.to_json(), encoding="utf-8")
+
+
+def write_result(result: FinetuneResult) -> FinetuneResult:
+    """Record the run (with the command that started it) next to its weights, for the model card."""
+    result.command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    (result.run_dir / RUN_INFO).write_text(result.to_json(), encoding="utf-8")
     return result

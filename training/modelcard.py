@@ -43,6 +43,7 @@ def build_card(
     metrics: dict[str, Any],
     training: dict[str, Any],
     serve_variant: str = "fp32",
+    output_layout: str = "yolov8",
 ) -> ModelCard:
     return ModelCard(
         name=taxonomy.detector,
@@ -50,7 +51,7 @@ def build_card(
         description=taxonomy.description,
         classes=taxonomy.class_labels(),
         input_size=(imgsz, imgsz),
-        output_layout="yolov8",
+        output_layout=output_layout,
         thresholds=Thresholds(conf=round(conf, 3), iou=0.45, max_det=300),
         enabled_by_default=taxonomy.enabled_by_default,
         files=model_files(folder, variants),

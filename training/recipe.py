@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -11,6 +12,11 @@ from training.paths import taxonomy_dir
 
 
 class Recipe(BaseModel):
+    framework: Literal["ultralytics", "yolov5"] = Field(
+        "ultralytics",
+        description="ultralytics: anchor-free YOLOv5n-u, COCO backbone+neck; "
+        "yolov5: original YOLOv5n with its COCO head rows kept for classes COCO knows",
+    )
     arch: str = Field("yolov5nu.yaml", description="Ultralytics model YAML used for COCO or scratch starts")
     imgsz: int = Field(640, ge=32)
     epochs: int = Field(100, ge=1)

@@ -31,7 +31,7 @@ class UntrustedCheckpoint(RuntimeError):
     """The .pt file is not a known release checkpoint; unpickling it could run arbitrary code."""
 
 
-def _legacy_yolov5_modules() -> None:
+def legacy_yolov5_modules() -> None:
     """Make `models.yolo` (the pickled module path) importable via the `yolov5` package.
 
     (`yolov5` imports `pkg_resources`: the `[train]` extra pins setuptools < 81, which still has it.)
@@ -43,7 +43,7 @@ def load_checkpoint(pt_path: Path):
     """The fused FP32 YOLOv5 model with its Detect layer in export mode (one concatenated output)."""
     import torch
 
-    _legacy_yolov5_modules()
+    legacy_yolov5_modules()
     ckpt = torch.load(pt_path, map_location="cpu", weights_only=False)
     model = (ckpt.get("ema") or ckpt["model"]).float().fuse().eval()
     for m in model.modules():
@@ -54,16 +54,16 @@ def load_checkpoint(pt_path: Path):
     return model
 
 
-def export_onnx(model, out: Path) -> Path:
+def export_onnx(model, out: Path, imgsz: int = IMGSZ, opset: int = OPSET) -> Path:
     import torch
 
-    dummy = torch.zeros(1, 3, IMGSZ, IMGSZ)
+    dummy = torch.zeros(1, 3, imgsz, imgsz)
     model(dummy)  # builds the anchor grids once, as YOLOv5's own export does
     torch.onnx.export(
         model,
         dummy,
         str(out),
-        opset_version=OPSET,
+        opset_version=opset,
         dynamo=False,
         do_constant_folding=True,
         input_names=["images"],
