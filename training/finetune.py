@@ -185,25 +185,35 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
 def _result(
     run_dir: Path, start: str, expected: dict, verified: list[int], began: float, recipe: Recipe, epoch: int
 ) -> FinetuneResult:
-    return write_result(
-        FinetuneResult(
-            run_dir=run_dir,
-            best=run_dir / "weights" / "best.pt",
-            last=run_dir / "weights" / "last.pt",
-            start=start,
-            transferred=len(expected) or None,
-            verified_in_trainer=verified[0] if verified else None,
-            duration_s=round(time.monotonic() - began, 1),
-            epochs_run=epoch + 1,
-            command="",
-            hardware=hardware(),
-            recipe=recipe.model_dump(),
-        )
+    return record_run(
+        run_dir, start, began, recipe, epoch + 1, len(expected) or None, verified[0] if verified else None
     )
 
 
-def write_result(result: FinetuneResult) -> FinetuneResult:
-    """Record the run (with the command that started it) next to its weights, for the model card."""
-    result.command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    (result.run_dir / RUN_INFO).write_text(result.to_json(), encoding="utf-8")
+def record_run(
+    run_dir: Path,
+    start: str,
+    began: float,
+    recipe: Recipe,
+    epochs_run: int,
+    transferred: int | None = None,
+    verified: int | None = None,
+    coco_head_classes: list[str] | None = None,
+) -> FinetuneResult:
+    """Write `stadtblick_train.json` (command, hardware, duration, start, recipe) for the model card."""
+    result = FinetuneResult(
+        run_dir=run_dir,
+        best=run_dir / "weights" / "best.pt",
+        last=run_dir / "weights" / "last.pt",
+        start=start,
+        transferred=transferred,
+        verified_in_trainer=verified,
+        duration_s=round(time.monotonic() - began, 1),
+        epochs_run=epochs_run,
+        command=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        hardware=hardware(),
+        recipe=recipe.model_dump(),
+        coco_head_classes=coco_head_classes or [],
+    )
+    (run_dir / RUN_INFO).write_text(result.to_json(), encoding="utf-8")
     return result

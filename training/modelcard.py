@@ -54,6 +54,7 @@ def build_card(
         output_layout=output_layout,
         thresholds=Thresholds(conf=round(conf, 3), iou=0.45, max_det=300),
         enabled_by_default=taxonomy.enabled_by_default,
+        tiling=taxonomy.tiling,
         files=model_files(folder, variants),
         serve_variant=serve_variant,
         training_data=training_data,

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from training.datasets.taxonomy import normalise
-from training.finetune import FinetuneResult, hardware, write_result
+from training.finetune import FinetuneResult, record_run
 from training.paths import shared_dir
 from training.recipe import Recipe
 from training.yolov5_import import KNOWN_CHECKPOINTS, UntrustedCheckpoint, legacy_yolov5_modules
@@ -172,22 +172,7 @@ def finetune_yolov5(
             **opt,
         )
     run_dir = Path(result.save_dir)
-    return write_result(
-        FinetuneResult(
-            run_dir=run_dir,
-            best=run_dir / "weights" / "best.pt",
-            last=run_dir / "weights" / "last.pt",
-            start=start,
-            transferred=None,
-            verified_in_trainer=None,
-            duration_s=round(time.monotonic() - began, 1),
-            epochs_run=_epochs_run(run_dir),
-            command="",
-            hardware=hardware(),
-            recipe=recipe.model_dump(),
-            coco_head_classes=known,
-        )
-    )
+    return record_run(run_dir, start, began, recipe, _epochs_run(run_dir), coco_head_classes=known)
 
 
 def _epochs_run(run_dir: Path) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
+from service.inference.tiling import TilingConfig
 from service.registry.card import ClassLabel
 from training.datasets.layout import Box, LabelledImage
 from training.paths import taxonomy_dir
@@ -36,6 +37,9 @@ class Taxonomy(BaseModel):
     limitations: str = ""
     enabled_by_default: bool = Field(
         True, description="Run on /v1/detect when the request names no detectors (false: internal detectors)"
+    )
+    tiling: TilingConfig | None = Field(
+        None, description="Sliced inference for frames this large, copied into every model card (null: never)"
     )
     classes: list[TaxonomyClass]
 
