@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = 8000
-    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads per inference (0: one per core)")
+    intra_op_threads: int = Field(
+        0, ge=0, description="ONNX Runtime threads per inference (0: the cores shared out among the workers)"
+    )
     inference_workers: int = Field(0, ge=0, description="Concurrent inferences (0: number of cores)")
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(80_000_000, ge=1)
@@ -108,6 +110,12 @@ class Settings(BaseSettings):
     @property
     def workers(self) -> int:
         return self.inference_workers or (os.cpu_count() or 1)
+
+    @property
+    def session_threads(self) -> int:
+        """Workers x threads = cores: more oversubscribes the CPU. On 2 cores (`python -m bench.threads`,
+        docs/benchmarks.md) 2 workers x 1 thread served 65 img/s, 2 x 2 threads 49, 1 x 2 threads 43."""
+        return self.intra_op_threads or max((os.cpu_count() or 1) // self.workers, 1)
 
     @property
     def inference_capacity(self) -> int:

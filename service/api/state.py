@@ -97,7 +97,7 @@ class ServiceState:
 
     def load_models(self) -> None:
         """Create the ONNX Runtime sessions; readiness flips once every detector was tried."""
-        session_config = SessionConfig(intra_op_threads=self.settings.intra_op_threads)
+        session_config = SessionConfig(intra_op_threads=self.settings.session_threads)
         self.registry.load_all(session_config)
         self.metrics.models_loaded.set(sum(e.ready for e in self.registry.entries.values()))
         self.load_anonymiser(session_config)

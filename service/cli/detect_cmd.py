@@ -101,7 +101,7 @@ def load_detectors(
         for entry in registry.entries.values():
             if entry.card is not None:
                 entry.card = entry.card.model_copy(update={"serve_variant": variant(entry.card)})
-    registry.load_all(SessionConfig(intra_op_threads=settings.intra_op_threads))
+    registry.load_all(SessionConfig(intra_op_threads=settings.intra_op_threads))  # one image at a time: all cores
     names = names or registry.default_names()
     if not names:
         raise ModelUnavailable(f"no detector found in {', '.join(map(str, settings.weights_dirs))}")
