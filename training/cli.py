@@ -81,7 +81,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from training.datasets.layout import load_yolo_dataset
-    from training.finetune import finetune, resume
+    from training.finetune import TrainJob, finetune, resume
     from training.recipe import load_recipe
 
     if args.resume:
@@ -98,7 +98,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         }
         recipe = recipe.model_copy(update=overrides)
         names = load_yolo_dataset(args.data).names
-        result = finetune(
+        job = TrainJob(
             args.data.resolve(),
             names,
             recipe,
@@ -110,6 +110,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             args.shared,
             dict(args.set or []),
         )
+        result = finetune(job)
     table = Table(title="Training run")
     for key in ("run_dir", "best", "start", "transferred", "verified_in_trainer", "epochs_run", "duration_s"):
         table.add_row(key, str(getattr(result, key)))

@@ -2,7 +2,8 @@
 
 Ultralytics exports DFL as Reshape (1, 4, 16, A) -> Transpose (1, 16, 4, A) -> Softmax(axis=1)
 -> 1x1 Conv with weights 0..15. ONNX Runtime computes a softmax over a non-last axis by
-transposing the whole tensor first; on a 512 px model that softmax alone took 2.7 of 16 ms.
+transposing the whole tensor first; on road_damage (512 px) that softmax took 3.4 of 19.4 ms
+(`python -m bench.profile`; the old graph is `git show 3270fa8:weights/road_damage/model.onnx`).
 The rewrite computes the same expectation with the softmax over the last axis:
 Transpose (1, 4, A, 16) -> Softmax(axis=-1) -> MatMul with the bins (16, 1) -> (1, 4, A, 1),
 which the following Reshape turns into the same (1, 4, A). Outputs are numerically identical

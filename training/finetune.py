@@ -102,27 +102,33 @@ def hardware() -> str:
     return f"{platform.machine()} {os.cpu_count()} CPU threads, {gpu}, torch {torch.__version__}"
 
 
-def finetune(
-    data: Path,
-    names: list[str],
-    recipe: Recipe,
-    start: str = "coco",
-    project: Path = Path("runs/train"),
-    name: str = "run",
-    device: str | None = None,
-    workers: int = 2,
-    shared: Path | None = None,
-    extra: dict | None = None,
-) -> FinetuneResult:
+@dataclass(frozen=True)
+class TrainJob:
+    """One fine-tuning run, whichever trainer the recipe's `framework` picks."""
+
+    data: Path
+    names: list[str]
+    recipe: Recipe
+    start: str = "coco"
+    project: Path = Path("runs/train")
+    name: str = "run"
+    device: str | None = None
+    workers: int = 2
+    shared: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def finetune(job: TrainJob) -> FinetuneResult:
     """Train until `recipe.epochs` or early stopping; returns where best/last weights are."""
     offline()
-    if recipe.framework == "yolov5":
+    if job.recipe.framework == "yolov5":
         from training.yolov5_finetune import finetune_yolov5
 
-        return finetune_yolov5(data, names, recipe, start, project, name, device, workers, shared, extra)
+        return finetune_yolov5(job)
     from ultralytics import YOLO
 
-    project = project.resolve()
+    data, names, recipe, start, name, shared = job.data, job.names, job.recipe, job.start, job.name, job.shared
+    project = job.project.resolve()
     expected: dict = {}
     if start == "coco":
         init, expected = build_coco_init(recipe.arch, names, project / f"{name}-init.pt", shared)
@@ -144,15 +150,15 @@ def finetune(
         "batch": recipe.batch,
         "project": str(project),
         "name": name,
-        "workers": workers,
+        "workers": job.workers,
         "plots": False,
         "exist_ok": False,
         "verbose": False,
         **recipe.train_args,
-        **(extra or {}),
+        **job.extra,
     }
-    if device is not None:
-        args["device"] = device
+    if job.device is not None:
+        args["device"] = job.device
     began = time.monotonic()
     model.train(**args)
     if expected and verified and verified[0] != len(expected):

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from training.datasets.taxonomy import normalise
-from training.finetune import FinetuneResult, record_run
+from training.finetune import FinetuneResult, TrainJob, record_run
 from training.paths import shared_dir
 from training.recipe import Recipe
 from training.yolov5_import import KNOWN_CHECKPOINTS, UntrustedCheckpoint, legacy_yolov5_modules
@@ -130,40 +130,30 @@ def _hyp_and_opt(recipe: Recipe, extra: dict, hyp_out: Path) -> tuple[Path, dict
     return hyp_out, opt
 
 
-def finetune_yolov5(
-    data: Path,
-    names: list[str],
-    recipe: Recipe,
-    start: str = "coco",
-    project: Path = Path("runs/train"),
-    name: str = "run",
-    device: str | None = None,
-    workers: int = 2,
-    shared: Path | None = None,
-    extra: dict | None = None,
-) -> FinetuneResult:
-    project = project.resolve()
+def finetune_yolov5(job: TrainJob) -> FinetuneResult:
+    recipe, start, name = job.recipe, job.start, job.name
+    project = job.project.resolve()
     project.mkdir(parents=True, exist_ok=True)
     known: list[str] = []
     if start == "coco":
-        weights, known = coco_head_init(names, project / f"{name}-init.pt", shared)
+        weights, known = coco_head_init(job.names, project / f"{name}-init.pt", job.shared)
     elif Path(start).suffix == ".pt" and Path(start).is_file():
         weights = Path(start)
     else:
         raise ValueError(f"--start must be 'coco' or an existing .pt file for a YOLOv5 recipe, not {start!r}")
-    hyp, opt = _hyp_and_opt(recipe, extra or {}, project / f"{name}-hyp.yaml")
+    hyp, opt = _hyp_and_opt(recipe, job.extra, project / f"{name}-hyp.yaml")
     began = time.monotonic()
     with _offline_yolov5() as trainer:
         result = trainer.run(
-            data=str(_data_yaml(data, project / f"{name}-data.yaml")),
+            data=str(_data_yaml(job.data, project / f"{name}-data.yaml")),
             weights=str(weights),
             hyp=str(hyp),
             imgsz=recipe.imgsz,
             epochs=recipe.epochs,
             patience=recipe.patience,
             batch_size=recipe.batch,
-            device="" if device is None else device,
-            workers=workers,
+            device="" if job.device is None else job.device,
+            workers=job.workers,
             project=str(project),
             name=name,
             exist_ok=False,
