@@ -13,8 +13,9 @@ import onnxruntime as ort
 class SessionConfig:
     """Thread settings; 0 lets ONNX Runtime pick (one thread per physical core).
 
-    `spinning`: ONNX Runtime's intra-op threads busy-wait between operators, which lowers the
-    latency of one inference but takes the cores from other workers running at the same time.
+    `spinning`: ONNX Runtime's intra-op threads busy-wait between operators, which can take the
+    cores from other workers; `python -m bench.threads` measures both settings (on 2 cores with
+    one thread per worker it made no difference, so the default stays).
     """
 
     intra_op_threads: int = 0

@@ -72,7 +72,6 @@ class LostPropertyDesk:
     photos: FrameImageStore
     detector_name: str
     retention: timedelta
-    min_confidence: float = DESK_MIN_CONFIDENCE
     taxonomy: Taxonomy = field(default_factory=load_taxonomy)
     _embedders: dict[str, Embedder] = field(default_factory=dict)
 
@@ -103,7 +102,7 @@ class LostPropertyDesk:
         found = []
         if detector is not None:
             params = detector.default_params()
-            dets = detector.detect(image.pixels, replace(params, conf=min(params.conf, self.min_confidence)))
+            dets = detector.detect(image.pixels, replace(params, conf=min(params.conf, DESK_MIN_CONFIDENCE)))
             names = detector.card.class_names
             found = [
                 Found(names[int(c)], float(s), tuple(float(v) for v in box))  # type: ignore[arg-type]
