@@ -3,8 +3,8 @@
 The service runs W inference workers, each calling ONNX Runtime with T intra-op threads. On a
 small machine W x T > cores oversubscribes the CPU, and ONNX Runtime's spinning threads burn
 the cores another worker needs. This measures JPEG decode + `OnnxDetector.detect` (what a
-worker does per request) for a few layouts, with W requests always in flight, and prints
-latency and throughput, so the defaults in `service/config.py` rest on numbers.
+worker does per request) for a few layouts, with one request and then W requests always in
+flight, and prints latency and throughput, so the defaults in `service/config.py` rest on numbers.
 """
 
 from __future__ import annotations
@@ -14,26 +14,35 @@ import os
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.images import make_test_images
 from service.imaging.decode import decode_image
 from service.inference import OnnxDetector
-from service.inference.session import SessionConfig
+from service.inference.session import RequestExecutor, SessionConfig
 from service.registry.card import read_card
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def layouts(cores: int) -> list[tuple[int, int, bool]]:
-    """(workers, intra-op threads, spinning): one wide worker, and one narrow worker per core."""
-    return [(1, cores, True), (1, cores, False), (cores, 1, True), (cores, 1, False), (cores, cores, True)]
+def layouts(cores: int) -> list[tuple[int, SessionConfig]]:
+    """(workers, session config): one wide worker, one narrow worker per core, and one worker per
+    core whose run takes all cores while it is the only one (`lone_run_threads`)."""
+    return [
+        (1, SessionConfig(cores)),
+        (1, SessionConfig(cores, spinning=False)),
+        (cores, SessionConfig(1)),
+        (cores, SessionConfig(1, spinning=False)),
+        (cores, SessionConfig(cores)),
+        (cores, SessionConfig(1, lone_run_threads=cores)),
+        (cores, SessionConfig(1, spinning=False, lone_run_threads=cores)),
+    ]
 
 
-def measure(folder: Path, jpeg: bytes, workers: int, threads: int, spinning: bool, seconds: float) -> dict:
+def measure(folder: Path, jpeg: bytes, workers: int, config: SessionConfig, seconds: float) -> dict:
+    """Latency with one request in flight, then throughput with `workers` always in flight."""
     card = read_card(folder)
-    detector = OnnxDetector(folder / card.served_file.path, card, SessionConfig(threads, 1, spinning=spinning))
+    detector = OnnxDetector(folder / card.served_file.path, card, config)
     side = max(detector.input_size)
 
     def one() -> float:
@@ -43,16 +52,16 @@ def measure(folder: Path, jpeg: bytes, workers: int, threads: int, spinning: boo
 
     for _ in range(3):
         one()
+    with RequestExecutor(1) as pool:
+        lone = [pool.submit(one).result() for _ in range(20)]
     latencies: list[float] = []
     began = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
+    with RequestExecutor(workers) as pool:
         while time.perf_counter() - began < seconds:
             latencies += pool.map(lambda _: one(), range(workers * 4))
     wall = time.perf_counter() - began
     return {
-        "workers": workers,
-        "threads": threads,
-        "spinning": spinning,
+        "lone_p50_ms": round(statistics.median(lone) * 1000, 1),
         "images": len(latencies),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
         "img_per_s": round(len(latencies) / wall, 2),
@@ -69,11 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-threads-") as tmp:
         jpeg = next(i for i in make_test_images(Path(tmp)) if i.name == "1080p").data
     print(f"{args.detector}, 1080p JPEG, {cores} cores, {args.seconds:.0f} s per layout")
-    print("| workers | intra-op threads | spinning | p50 ms | img/s |\n| --- | --- | --- | --- | --- |")
-    for workers, threads, spinning in layouts(cores):
-        r = measure(args.weights_dir / args.detector, jpeg, workers, threads, spinning, args.seconds)
-        spin = "on" if r["spinning"] else "off"
-        print(f"| {r['workers']} | {r['threads']} | {spin} | {r['p50_ms']} | {r['img_per_s']} |")
+    print(
+        "| workers | intra-op threads | lone-run threads | spinning | p50 ms, 1 in flight | p50 ms, loaded "
+        "| img/s, loaded |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
+    for workers, config in layouts(cores):
+        r = measure(args.weights_dir / args.detector, jpeg, workers, config, args.seconds)
+        spin = "on" if config.spinning else "off"
+        lone = config.lone_run_threads or "–"
+        cells = [workers, config.intra_op_threads, lone, spin, r["lone_p50_ms"], r["p50_ms"], r["img_per_s"]]
+        print("| " + " | ".join(map(str, cells)) + " |")
     return 0
 
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
@@ -19,6 +18,7 @@ from service.config import Settings
 from service.gis.batch import BatchRunner
 from service.gis.ingest import FrameIngestor, IngestConfig
 from service.inference import SessionConfig
+from service.inference.session import RequestExecutor
 from service.lost_property.desk import LostPropertyDesk
 from service.privacy import AnonymiserUnavailable, PrivacyGuard
 from service.privacy.centerface import CENTERFACE, load_centerface
@@ -38,7 +38,7 @@ class ServiceState:
     settings: Settings
     registry: ModelRegistry
     metrics: Metrics
-    executor: ThreadPoolExecutor
+    executor: RequestExecutor
     database: Database
     ingestor: FrameIngestor
     batches: BatchRunner
@@ -58,7 +58,7 @@ class ServiceState:
             categories=settings.damage_categories(),
             timezone=ZoneInfo(settings.timezone),
         )
-        executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="inference")
+        executor = RequestExecutor(max_workers=settings.workers, thread_name_prefix="inference")
         privacy = settings.privacy_guard()
         registry = ModelRegistry.discover(settings.weights_dirs)
         ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
@@ -97,7 +97,9 @@ class ServiceState:
 
     def load_models(self) -> None:
         """Create the ONNX Runtime sessions; readiness flips once every detector was tried."""
-        session_config = SessionConfig(intra_op_threads=self.settings.session_threads)
+        session_config = SessionConfig(
+            intra_op_threads=self.settings.session_threads, lone_run_threads=self.settings.lone_run_threads
+        )
         self.registry.load_all(session_config)
         self.metrics.models_loaded.set(sum(e.ready for e in self.registry.entries.values()))
         self.load_anonymiser(session_config)
