@@ -119,4 +119,6 @@ def test_bench_quick_writes_report(tiny_weights: Path, tmp_path: Path) -> None:
     assert int8["speedup"] > 0 and int8["fp32_map50"] is not None and int8["int8_map50"] is not None
 
     assert report["targets"] and all(t["status"] in {"PASS", "FAIL", "N/A"} for t in report["targets"])
+    versus_reference = [t for t in report["targets"] if "faster than ultralytics" in t["target"]]
+    assert versus_reference and all("bound without any service overhead" in t["detail"] for t in versus_reference)
     assert all(line in proc.stdout for line in ("benchmarks.md",))
