@@ -66,6 +66,7 @@ def build_card(
         not_intended_use=taxonomy.not_intended_use,
         training=training,
         transparency=TRANSPARENCY,
+        notes=taxonomy.notes,
     )
 
 
@@ -139,6 +140,7 @@ def render_markdown(card: ModelCard) -> str:
         [[k, f.path, f.precision, f.sha256[:16] + "…"] for k, f in (card.files | embedding).items()],
         ["variant", "file", "precision", "sha256"],
     )
+    notes = f"\n## Notes\n\n{extra['notes'].strip()}\n" if extra.get("notes") else ""
     return f"""# Model card: {card.name} {card.version}
 
 {card.description}
@@ -207,7 +209,7 @@ other cameras, cities or seasons expect lower numbers. Re-evaluate on local data
 ## Files
 
 {files}
-"""
+{notes}"""
 
 
 def write_cards(folder: Path, card: ModelCard) -> tuple[Path, Path]:

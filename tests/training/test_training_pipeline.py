@@ -53,6 +53,7 @@ def test_release_folder_has_card_variants_and_reports(release: Path) -> None:
         "## Training data and licences",
     ):
         assert heading in md
+    assert "## Notes\n\nCircles drawn **thinner** than 2 px are out of scope." in md  # from the taxonomy
     for f in ("metrics.json", "metrics.md", "pr_curve.png", "f1_curve.png", "confusion_matrix.png"):
         assert (release / "eval" / f).stat().st_size > 0
 

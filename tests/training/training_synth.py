@@ -121,6 +121,7 @@ description: Test detector for generated squares and circles.
 intended_use: Automated tests only.
 not_intended_use: Anything real.
 limitations: Knows two synthetic shapes.
+notes: "Circles drawn **thinner** than 2 px are out of scope."
 classes:
   - {name: square, label_de: Quadrat, label_en: square, aliases: [box, viereck]}
   - {name: circle, label_de: Kreis, label_en: circle, aliases: [disc, kreis]}

@@ -41,6 +41,9 @@ class Taxonomy(BaseModel):
     tiling: TilingConfig | None = Field(
         None, description="Sliced inference for frames this large, copied into every model card (null: never)"
     )
+    notes: str = Field(
+        "", description="Maintainers' notes (Markdown) for the model card: what a re-export must not lose"
+    )
     classes: list[TaxonomyClass]
 
     @property
