@@ -99,7 +99,9 @@ def hardware() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()} {os.cpu_count()} CPU threads, {gpu}, torch {torch.__version__}"
+    # The run's torch threads, not just the machine's: runs side by side (OMP_NUM_THREADS=1) are slower.
+    threads = f"{torch.get_num_threads()} of {os.cpu_count()} CPU threads"
+    return f"{platform.machine()} {threads}, {gpu}, torch {torch.__version__}"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -103,3 +104,16 @@ def test_api_serves_published_model(release: Path, shapes_data: Path, tmp_path: 
         )
     assert r.status_code == 200, r.text
     assert r.json()["models"] == [{"name": "shapes", "version": "1.0.0"}]
+
+
+def test_hardware_names_the_runs_threads() -> None:
+    """Two CPU runs side by side get one thread each; the card must not claim the whole machine."""
+    torch = pytest.importorskip("torch")
+    from training.finetune import hardware
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert hardware().split(", ")[0].endswith(f" 1 of {os.cpu_count()} CPU threads")
+    finally:
+        torch.set_num_threads(before)
