@@ -247,6 +247,20 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from service.registry.card import read_card
+    from training.datasets.taxonomy import load_taxonomy
+    from training.release import refresh_card
+
+    try:
+        card = refresh_card(args.model, load_taxonomy(read_card(args.model).name, args.taxonomy_dir), args.data)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    console.print(f"rewrote the card of {card.name} {card.version} in {args.model} (files and metrics unchanged)")
+    return 0
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from training.publish import PublishRefused, publish
 
@@ -326,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="variant the service runs (auto: int8 unless it loses more than 0.01 mAP50 on val)",
     )
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("card", parents=[tax], help="re-write a version's card after editing its taxonomy text")
+    p.add_argument("model", type=Path, help="detector folder with model.json, e.g. weights/road_damage")
+    p.add_argument("--data", type=Path, required=True, help="data.yaml the version was trained on (box counts)")
+    p.set_defaults(func=cmd_card)
 
     p = sub.add_parser("evaluate", help="score a detector folder through the service's inference core")
     p.add_argument("model", type=Path, help="detector folder with model.json")

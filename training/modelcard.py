@@ -87,6 +87,16 @@ def _background(val: dict) -> str:
     )
 
 
+def _split_counts(data: dict) -> str:
+    """`train 677 images (pothole 1599, crack 74), val ...` from the card's training-data record."""
+    boxes = data.get("boxes", {})
+    parts = []
+    for split, n in data.get("images", {}).items():
+        per_class = ", ".join(f"{name} {count}" for name, count in boxes.get(split, {}).items())
+        parts.append(f"{split} {n} images" + (f" ({per_class} boxes)" if per_class else ""))
+    return "; ".join(parts) or "no images recorded"
+
+
 def percent(v: float | None) -> str:
     return "–" if v is None else f"{v:.1%}"
 
@@ -124,8 +134,13 @@ def render_markdown(card: ModelCard) -> str:
         if isinstance(m, dict) and "map50" in m
     ]
     per_class = _table(
-        [[c["name"], c["labels"], c["ap50"], c["precision"], c["recall"], c["f1"]] for c in val.get("classes", [])],
-        ["class", "val boxes", "AP50", "precision", "recall", "F1"],
+        [
+            [variant, c["name"], c["labels"], *(f"{c[k]:.3f}" for k in ("ap50", "precision", "recall", "f1"))]
+            for variant, m in card.metrics.items()
+            if isinstance(m, dict)
+            for c in m.get("classes", [])
+        ],
+        ["variant", "class", "val boxes", "AP50", "precision", "recall", "F1"],
     )
     parity = _table(
         [
@@ -168,7 +183,7 @@ Default thresholds: confidence {card.thresholds.conf} (best F1 on the validation
 
 ## Training data and licences
 
-Dataset `{data.get("data", "?")}`: {data.get("images", {})} images, boxes per class {data.get("boxes", {})}.
+Dataset `{data.get("data", "?")}`: {_split_counts(data)}.
 
 {sources or "- (no import provenance recorded)"}
 
@@ -179,7 +194,7 @@ Data licence / terms: {data.get("licence") or "not stated - treat as internal de
 
 {_table(metric_rows, ["variant", "mAP50", "mAP50-95", "ms/image"])}
 
-Per class at the default confidence threshold (IoU 0.5), fp32:
+Per class (precision, recall and F1 at the default confidence threshold, IoU 0.5):
 
 {per_class}
 

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from service.inference import DetectParams, OnnxDetector
-from service.registry.card import ModelCard
+from service.registry.card import ModelCard, read_card
 from training.checkpoint import open_checkpoint
 from training.datasets.build import PROVENANCE_FILE
 from training.datasets.layout import load_yolo_dataset
@@ -29,7 +29,8 @@ def training_data(data_yaml: Path) -> dict:
     ds = load_yolo_dataset(data_yaml)
     prov_file = ds.root / PROVENANCE_FILE
     prov = json.loads(prov_file.read_text(encoding="utf-8")) if prov_file.is_file() else {}
-    return {"data": str(data_yaml), "images": {k: len(v) for k, v in ds.splits.items()}, **prov}
+    counts = {"images": {k: len(v) for k, v in ds.splits.items()}, "boxes": ds.box_counts()}
+    return {"data": str(data_yaml), **counts, **prov}
 
 
 INT8_MAP50_BUDGET = 0.01
@@ -98,3 +99,25 @@ def build_release(
     card = card_with(conf, metrics, choose_served(metrics) if serve_variant == "auto" else serve_variant)
     write_cards(out_dir, card)
     return card
+
+
+def refresh_card(folder: Path, taxonomy: Taxonomy, data_yaml: Path) -> ModelCard:
+    """Re-write a version's card after its taxonomy text (notes, limitations, uses) was edited.
+
+    Files, metrics and the training record stay as exported: re-exporting would re-quantise and
+    re-evaluate for a change of wording.
+    """
+    card = read_card(folder)
+    if card.name != taxonomy.detector or not same_classes(card.class_names, taxonomy.names):
+        raise ValueError(f"{folder} holds {card.name} {card.class_names}, not {taxonomy.detector} {taxonomy.names}")
+    text = {
+        "description": taxonomy.description,
+        "intended_use": taxonomy.intended_use,
+        "not_intended_use": taxonomy.not_intended_use,
+        "limitations": taxonomy.limitations,
+        "notes": taxonomy.notes,
+        "training_data": training_data(data_yaml),
+    }
+    refreshed = ModelCard.model_validate(card.model_dump(mode="json") | text)
+    write_cards(folder, refreshed)
+    return refreshed

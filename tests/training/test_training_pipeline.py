@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -55,8 +56,35 @@ def test_release_folder_has_card_variants_and_reports(release: Path) -> None:
     ):
         assert heading in md
     assert "## Notes\n\nCircles drawn **thinner** than 2 px are out of scope." in md  # from the taxonomy
+    boxes = card.training_data["boxes"]
+    assert sum(boxes["train"].values()) + sum(boxes["val"].values()) > 90, "every image holds a shape or more"
+    val = boxes["val"]
+    n_val = card.training_data["images"]["val"]
+    assert f"val {n_val} images (square {val['square']}, circle {val['circle']} boxes)" in md
+    for variant in ("fp32", "int8"):  # per-class rows for every exported variant, 3 decimals
+        ap = card.metrics[variant]["classes"][0]["ap50"]
+        assert f"| {variant} | square | {val['square']} | {ap:.3f} |" in md
     for f in ("metrics.json", "metrics.md", "pr_curve.png", "f1_curve.png", "confusion_matrix.png"):
         assert (release / "eval" / f).stat().st_size > 0
+
+
+def test_card_rewrites_text_but_keeps_files_and_metrics(
+    release: Path, shapes_env: dict[str, Path], shapes_data: Path, tmp_path: Path
+) -> None:
+    folder, tax = tmp_path / "shapes", tmp_path / "taxonomy"
+    shutil.copytree(release, folder)
+    shutil.copytree(shapes_env["taxonomy"], tax)
+    taxonomy = tax / "shapes.yaml"
+    taxonomy.write_text(taxonomy.read_text().replace("out of scope", "ignored on purpose"))
+    before = read_card(folder)
+    assert main(["card", str(folder), "--data", str(shapes_data), "--taxonomy-dir", str(tax)]) == 0
+    after = read_card(folder)
+    assert "thinner** than 2 px are ignored on purpose" in (folder / "MODEL_CARD.md").read_text()
+    assert after.files == before.files and after.metrics == before.metrics and after.created == before.created
+    assert after.model_extra["training"] == before.model_extra["training"]
+    (tax / "shapes.yaml").write_text(taxonomy.read_text().replace("circle", "triangle"))
+    assert main(["card", str(folder), "--data", str(shapes_data), "--taxonomy-dir", str(tax)]) == 2
+    assert read_card(folder) == after, "a refused refresh leaves the card alone"
 
 
 def test_evaluate_cli_on_int8(release: Path, shapes_data: Path, tmp_path: Path) -> None:

@@ -57,6 +57,20 @@ class YoloDataset:
     def data_yaml(self) -> Path:
         return self.root / "data.yaml"
 
+    def box_counts(self) -> dict[str, dict[str, int]]:
+        """Labelled boxes per split and class, read from the label files (what training sees)."""
+        counts: dict[str, dict[str, int]] = {}
+        for split, images in self.splits.items():
+            per_class = dict.fromkeys(self.names, 0)
+            for image in images:
+                label = label_path_for(image)
+                lines = label.read_text(encoding="utf-8").splitlines() if label.is_file() else []
+                for fields in (line.split() for line in lines):
+                    if fields and fields[0].isdigit() and int(fields[0]) < len(self.names):
+                        per_class[self.names[int(fields[0])]] += 1
+            counts[split] = per_class
+        return counts
+
 
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
