@@ -32,6 +32,17 @@ def model_files(folder: Path, variants: dict[str, str]) -> dict[str, ModelFile]:
     }
 
 
+def taxonomy_text(taxonomy: Taxonomy) -> dict[str, str]:
+    """The card's prose, which lives in `datasets/<detector>.yaml` so a re-export keeps it."""
+    return {
+        "description": taxonomy.description,
+        "intended_use": taxonomy.intended_use,
+        "not_intended_use": taxonomy.not_intended_use,
+        "limitations": taxonomy.limitations,
+        "notes": taxonomy.notes,
+    }
+
+
 def build_card(
     taxonomy: Taxonomy,
     version: str,
@@ -48,7 +59,6 @@ def build_card(
     return ModelCard(
         name=taxonomy.detector,
         version=version,
-        description=taxonomy.description,
         classes=taxonomy.class_labels(),
         input_size=(imgsz, imgsz),
         output_layout=output_layout,
@@ -59,14 +69,11 @@ def build_card(
         serve_variant=serve_variant,
         training_data=training_data,
         metrics=metrics,
-        intended_use=taxonomy.intended_use,
-        limitations=taxonomy.limitations,
         license=WEIGHTS_LICENCE,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        not_intended_use=taxonomy.not_intended_use,
         training=training,
         transparency=TRANSPARENCY,
-        notes=taxonomy.notes,
+        **taxonomy_text(taxonomy),
     )
 
 

@@ -20,7 +20,7 @@ from training.datasets.taxonomy import Taxonomy, same_classes
 from training.evaluate import evaluate
 from training.export import FP32_FILE, INT8_FILE, calibration_images, check_parity, export_fp32, quantize_int8
 from training.finetune import RUN_INFO
-from training.modelcard import build_card, write_cards
+from training.modelcard import build_card, taxonomy_text, write_cards
 from training.paths import portable
 
 
@@ -110,14 +110,7 @@ def refresh_card(folder: Path, taxonomy: Taxonomy, data_yaml: Path) -> ModelCard
     card = read_card(folder)
     if card.name != taxonomy.detector or not same_classes(card.class_names, taxonomy.names):
         raise ValueError(f"{folder} holds {card.name} {card.class_names}, not {taxonomy.detector} {taxonomy.names}")
-    text = {
-        "description": taxonomy.description,
-        "intended_use": taxonomy.intended_use,
-        "not_intended_use": taxonomy.not_intended_use,
-        "limitations": taxonomy.limitations,
-        "notes": taxonomy.notes,
-        "training_data": training_data(data_yaml),
-    }
+    text = taxonomy_text(taxonomy) | {"training_data": training_data(data_yaml)}
     refreshed = ModelCard.model_validate(card.model_dump(mode="json") | text)
     write_cards(folder, refreshed)
     return refreshed
