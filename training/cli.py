@@ -248,12 +248,10 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from service.registry.card import read_card
-    from training.datasets.taxonomy import load_taxonomy
     from training.release import refresh_card
 
     try:
-        card = refresh_card(args.model, load_taxonomy(read_card(args.model).name, args.taxonomy_dir), args.data)
+        card = refresh_card(args.model, args.taxonomy_dir, args.data)
     except (OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2

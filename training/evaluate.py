@@ -18,7 +18,7 @@ import numpy as np
 
 from service.inference import Detections, DetectParams, OnnxDetector
 from service.registry.card import read_card
-from training.datasets.layout import label_path_for, load_yolo_dataset
+from training.datasets.layout import load_yolo_dataset, read_yolo_label
 from training.datasets.taxonomy import same_classes
 from training.metrics import (
     IOU_THRESHOLDS,
@@ -95,11 +95,10 @@ def open_detector(folder: Path, variant: str | None = None) -> OnnxDetector:
 
 def read_labels(image: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """YOLO label file -> pixel xyxy boxes and class ids."""
-    label = label_path_for(image)
-    rows = np.loadtxt(label, ndmin=2) if label.is_file() and label.stat().st_size else np.zeros((0, 5))
-    xc, yc, w, h = rows[:, 1] * width, rows[:, 2] * height, rows[:, 3] * width, rows[:, 4] * height
+    cls, rows = read_yolo_label(image)
+    xc, yc, w, h = rows[:, 0] * width, rows[:, 1] * height, rows[:, 2] * width, rows[:, 3] * height
     xyxy = np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], axis=1)
-    return xyxy.astype(np.float32), rows[:, 0].astype(np.int64)
+    return xyxy.astype(np.float32), cls
 
 
 def _at_threshold(preds: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]], nc: int, thr: float):

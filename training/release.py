@@ -16,7 +16,7 @@ from service.registry.card import ModelCard, read_card
 from training.checkpoint import open_checkpoint
 from training.datasets.build import PROVENANCE_FILE
 from training.datasets.layout import load_yolo_dataset
-from training.datasets.taxonomy import Taxonomy, same_classes
+from training.datasets.taxonomy import Taxonomy, load_taxonomy, same_classes
 from training.evaluate import evaluate
 from training.export import FP32_FILE, INT8_FILE, calibration_images, check_parity, export_fp32, quantize_int8
 from training.finetune import RUN_INFO
@@ -101,14 +101,15 @@ def build_release(
     return card
 
 
-def refresh_card(folder: Path, taxonomy: Taxonomy, data_yaml: Path) -> ModelCard:
+def refresh_card(folder: Path, taxonomy_dir: Path | None, data_yaml: Path) -> ModelCard:
     """Re-write a version's card after its taxonomy text (notes, limitations, uses) was edited.
 
     Files, metrics and the training record stay as exported: re-exporting would re-quantise and
     re-evaluate for a change of wording.
     """
     card = read_card(folder)
-    if card.name != taxonomy.detector or not same_classes(card.class_names, taxonomy.names):
+    taxonomy = load_taxonomy(card.name, taxonomy_dir)
+    if not same_classes(card.class_names, taxonomy.names):
         raise ValueError(f"{folder} holds {card.name} {card.class_names}, not {taxonomy.detector} {taxonomy.names}")
     text = taxonomy_text(taxonomy) | {"training_data": training_data(data_yaml)}
     refreshed = ModelCard.model_validate(card.model_dump(mode="json") | text)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -61,14 +62,9 @@ class YoloDataset:
         """Labelled boxes per split and class, read from the label files (what training sees)."""
         counts: dict[str, dict[str, int]] = {}
         for split, images in self.splits.items():
-            per_class = dict.fromkeys(self.names, 0)
-            for image in images:
-                label = label_path_for(image)
-                lines = label.read_text(encoding="utf-8").splitlines() if label.is_file() else []
-                for fields in (line.split() for line in lines):
-                    if fields and fields[0].isdigit() and int(fields[0]) < len(self.names):
-                        per_class[self.names[int(fields[0])]] += 1
-            counts[split] = per_class
+            ids = [read_yolo_label(image)[0] for image in images]
+            per_class = np.bincount(np.concatenate([np.zeros(0, np.int64), *ids]), minlength=len(self.names))
+            counts[split] = {name: int(n) for name, n in zip(self.names, per_class, strict=False)}
         return counts
 
 
@@ -82,6 +78,14 @@ def label_path_for(image: Path) -> Path:
     idx = len(parts) - 1 - parts[::-1].index("images")
     parts[idx] = "labels"
     return Path(*parts).with_suffix(".txt")
+
+
+def read_yolo_label(image: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids and normalised (xc, yc, w, h) rows of an image's label file; none if it has none."""
+    label = label_path_for(image)
+    text = label.read_text(encoding="utf-8") if label.is_file() else ""
+    rows = np.loadtxt(text.splitlines(), ndmin=2).reshape(-1, 5) if text.strip() else np.zeros((0, 5))
+    return rows[:, 0].astype(np.int64), rows[:, 1:]
 
 
 def read_names(data: dict) -> list[str]:
