@@ -12,9 +12,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.geo.grading import GradingRules
+from service.geo.ground_position import CameraModel
 from service.gis import GRAFFITI, ROAD_DAMAGE
-from service.gis.grading import GradingRules
-from service.gis.ground_position import CameraModel
 from service.imaging import ImageLimits
 from service.privacy import AnonymiseConfig, PrivacyGuard
 

@@ -20,8 +20,8 @@ from helpers import jpeg_bytes, synthetic_photo
 
 from service.api.app import create_app
 from service.config import Settings
-from service.gis.geodesy import LonLat, offset
-from service.gis.ground_position import CameraModel
+from service.geo.geodesy import LonLat, offset
+from service.geo.ground_position import CameraModel
 from service.gis.ingest import FrameContext, FrameIngestor
 from service.imaging import DEFAULT_LIMITS
 from service.inference import Detections

@@ -12,9 +12,7 @@ from fastapi import Depends, Query
 
 from service.api.errors import ApiError
 from service.gis.filters import (
-    DEFAULT_LIMIT,
     MAX_LIMIT,
-    FeatureQuery,
     InvalidFilter,
     parse_bbox,
     parse_datetime,
@@ -23,6 +21,7 @@ from service.gis.filters import (
     parse_names,
     parse_offset,
 )
+from service.storage.filtering import DEFAULT_LIMIT, FeatureQuery
 
 EXPORT_LIMIT = 100_000
 

@@ -1,7 +1,7 @@
 """One drive on the vehicle: sampled frames in, tracked and geotagged events out to the drive folder.
 
 Per analysed frame: the pose from the GPS track, every detector once, each box projected onto
-the road (the service's flat-ground model, `service.gis.ground_position`), the tracker. Each
+the road (the service's flat-ground model, `service.geo.ground_position`), the tracker. Each
 finished track becomes an event: its best frame is anonymised and written with a crop, and the
 event is queued in the outbox -- which is also where the drive's GeoJSON comes from.
 """
@@ -31,7 +31,7 @@ from service.edge.outbox import OUTBOX_FILE, Outbox
 from service.edge.track import GpsTrack
 from service.edge.tracker import Pose, Sighting, Track, Tracker, TrackerConfig
 from service.edge.video import Frame
-from service.gis.ground_position import CameraModel, estimate
+from service.geo.ground_position import CameraModel, estimate
 from service.inference import OnnxDetector
 from service.privacy import Anonymiser
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from service.edge.track import Fix, GpsTrack
-from service.gis.geodesy import LonLat
+from service.geo.geodesy import LonLat
 
 log = logging.getLogger(__name__)
 

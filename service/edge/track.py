@@ -11,7 +11,7 @@ import bisect
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.gis.geodesy import LonLat, bearing_deg, distance_m
+from service.geo.geodesy import LonLat, bearing_deg, distance_m
 
 MIN_HEADING_BASE_M = 1.0  # a shorter stretch of track gives no usable bearing (standing still, GPS jitter)
 MAX_HEADING_WINDOW_S = 32.0

@@ -18,8 +18,8 @@ from datetime import datetime
 
 import numpy as np
 
-from service.gis.geodesy import LonLat, distance_m
-from service.gis.ground_position import PROJECTED, GroundPosition
+from service.geo.geodesy import LonLat, distance_m
+from service.geo.ground_position import PROJECTED, GroundPosition
 
 
 @dataclass(frozen=True)

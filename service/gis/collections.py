@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from service.gis import GRAFFITI, ROAD_CONDITION, ROAD_DAMAGE
 from service.gis.features import damage_feature, segment_feature
-from service.gis.filters import FeatureQuery
 from service.storage.damages import DamageRepository
+from service.storage.filtering import FeatureQuery
 from service.storage.models import MAX_ROW_ID
 from service.storage.segments import SegmentRepository
 

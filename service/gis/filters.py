@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
-DEFAULT_LIMIT = 10
+from service.geo.boxes import GeoBox
+from service.storage.filtering import DEFAULT_LIMIT, Interval
+
 MAX_LIMIT = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -20,36 +21,7 @@ class InvalidFilter(ValueError):
     """A filter parameter that cannot be parsed; the message names the parameter."""
 
 
-@dataclass(frozen=True)
-class BBox:
-    """WGS84 (CRS84) box; min_lon > max_lon means it crosses the antimeridian."""
-
-    min_lon: float
-    min_lat: float
-    max_lon: float
-    max_lat: float
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A closed time interval; None marks an open end."""
-
-    start: datetime | None
-    end: datetime | None
-
-
-@dataclass(frozen=True)
-class FeatureQuery:
-    bbox: BBox | None = None
-    interval: Interval | None = None
-    classes: tuple[str, ...] = ()
-    detectors: tuple[str, ...] = ()
-    drive_id: str | None = None
-    limit: int = DEFAULT_LIMIT
-    offset: int = 0
-
-
-def parse_bbox(text: str | None) -> BBox | None:
+def parse_bbox(text: str | None) -> GeoBox | None:
     """`minLon,minLat,maxLon,maxLat` (or 6 numbers with heights, which are ignored)."""
     if text is None:
         return None
@@ -65,7 +37,7 @@ def parse_bbox(text: str | None) -> BBox | None:
     min_lon, min_lat, max_lon, max_lat = numbers
     if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
         raise InvalidFilter("bbox: longitudes must be in [-180, 180], latitudes in [-90, 90] with min <= max")
-    return BBox(min_lon, min_lat, max_lon, max_lat)
+    return GeoBox(min_lon, min_lat, max_lon, max_lat)
 
 
 def parse_datetime(text: str | None) -> Interval | None:

@@ -11,9 +11,9 @@ from datetime import datetime, timezone, tzinfo
 from sqlalchemy.orm import Session
 
 from service.auth.keys import Principal
-from service.gis.geodesy import LonLat
-from service.gis.grading import Damage, GradingRules, TrackPoint, grade_segments, split_track
-from service.gis.ground_position import CameraModel, estimate
+from service.geo.geodesy import LonLat
+from service.geo.grading import Damage, GradingRules, TrackPoint, grade_segments, split_track
+from service.geo.ground_position import CameraModel, estimate
 from service.imaging import ImageMetadata
 from service.pipeline import ImageRun, detections_of
 from service.privacy import PrivacyGuard

@@ -11,7 +11,8 @@ from typing import Any
 
 from service.gis.collections import COLLECTIONS, Collection, Extent
 from service.gis.features import iso
-from service.gis.filters import DEFAULT_LIMIT, MAX_LIMIT
+from service.gis.filters import MAX_LIMIT
+from service.storage.filtering import DEFAULT_LIMIT
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"

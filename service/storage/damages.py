@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.gis.filters import FeatureQuery
-from service.gis.geodesy import LonLat, degree_box, distance_m
-from service.storage.filtering import overlaps, page, point_in_bbox
+from service.geo.geodesy import LonLat, degree_box, distance_m
+from service.storage.filtering import FeatureQuery, overlaps, page, point_in_bbox
 from service.storage.models import DamageRecord
 
 

@@ -1,18 +1,42 @@
-"""Feature filters as SQL conditions: bounded parameters only, the same on SQLite and PostgreSQL."""
+"""Feature queries as SQL conditions: bounded parameters only, the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from service.gis.filters import BBox, FeatureQuery, Interval
+from service.geo.boxes import GeoBox
 
 T = TypeVar("T")
+DEFAULT_LIMIT = 10
 
 
-def point_in_bbox(lon: Any, lat: Any, box: BBox) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class Interval:
+    """A closed time interval; None marks an open end."""
+
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """What a feature query asks for, already parsed and validated (`service.gis.filters`)."""
+
+    bbox: GeoBox | None = None
+    interval: Interval | None = None
+    classes: tuple[str, ...] = ()
+    detectors: tuple[str, ...] = ()
+    drive_id: str | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+def point_in_bbox(lon: Any, lat: Any, box: GeoBox) -> ColumnElement[bool]:
     if box.min_lon <= box.max_lon:
         lon_ok = lon.between(box.min_lon, box.max_lon)
     else:  # crosses the antimeridian
@@ -20,7 +44,7 @@ def point_in_bbox(lon: Any, lat: Any, box: BBox) -> ColumnElement[bool]:
     return and_(lon_ok, lat.between(box.min_lat, box.max_lat))
 
 
-def box_intersects_bbox(min_lon: Any, min_lat: Any, max_lon: Any, max_lat: Any, box: BBox) -> ColumnElement[bool]:
+def box_intersects_bbox(min_lon: Any, min_lat: Any, max_lon: Any, max_lat: Any, box: GeoBox) -> ColumnElement[bool]:
     """The stored bounding box overlaps the query box (a superset test for lines)."""
     lat_ok = and_(min_lat <= box.max_lat, max_lat >= box.min_lat)
     if box.min_lon <= box.max_lon:

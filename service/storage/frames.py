@@ -7,8 +7,7 @@ import hashlib
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from service.gis.filters import FeatureQuery
-from service.storage.filtering import overlaps, page, point_in_bbox
+from service.storage.filtering import FeatureQuery, overlaps, page, point_in_bbox
 from service.storage.models import Detection, Frame
 
 

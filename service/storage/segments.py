@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from service.gis.filters import FeatureQuery
-from service.storage.filtering import box_intersects_bbox, overlaps, page
+from service.storage.filtering import FeatureQuery, box_intersects_bbox, overlaps, page
 from service.storage.models import RoadSegment
 
 

@@ -18,7 +18,7 @@ from service.api.app import create_app
 from service.cli.main import main
 from service.config import Settings
 from service.edge.outbox import OUTBOX_FILE, Outbox
-from service.gis.geodesy import LonLat, distance_m
+from service.geo.geodesy import LonLat, distance_m
 
 
 def run_edge(drive_inputs: tuple[Path, Path], out: Path, *extra: str) -> int:

@@ -11,7 +11,7 @@ from gis_helpers import T0, along
 
 from service.edge.gps_logs import FollowedNmeaTrack, load_track
 from service.edge.video import VideoClock
-from service.gis.geodesy import distance_m
+from service.geo.geodesy import distance_m
 
 
 def sentence(body: str) -> str:

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from gis_helpers import D2_START, along, live_server
 from helpers import need
 
-from service.gis.geodesy import degree_box
+from service.geo.geodesy import degree_box
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import math
 import pytest
 from gis_helpers import CAMERA, HEIGHT, START, WIDTH, along, row_of_ground_point
 
-from service.gis.geodesy import LonLat, distance_m, offset, point_to_polyline_m
-from service.gis.ground_position import CAMERA as CAMERA_METHOD
-from service.gis.ground_position import PROJECTED, estimate, ground_offset
+from service.geo.geodesy import LonLat, distance_m, offset, point_to_polyline_m
+from service.geo.ground_position import CAMERA as CAMERA_METHOD
+from service.geo.ground_position import PROJECTED, estimate, ground_offset
 
 
 @pytest.mark.parametrize("metres", [3.0, 8.0, 15.0, 25.0])

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from gis_helpers import D2_START, START, along
 
-from service.gis.geodesy import offset
+from service.geo.geodesy import offset
 
 
 def features(client: TestClient, collection: str, **params: object) -> dict:

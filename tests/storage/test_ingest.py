@@ -9,7 +9,7 @@ from gis_helpers import START, along, box_ahead, drive, frame_run, frame_time
 from PIL import Image
 from sqlalchemy import func, select
 
-from service.gis.geodesy import LonLat, distance_m
+from service.geo.geodesy import LonLat, distance_m
 from service.gis.ingest import FrameContext, FrameIngestor
 from service.storage import Database
 from service.storage.models import DamageRecord, Detection, Frame, RoadSegment

@@ -8,8 +8,8 @@ import pytest
 from gis_helpers import START, along, drive, frame_time
 from sqlalchemy import select
 
-from service.gis.geodesy import LonLat, distance_m
-from service.gis.grading import Damage, GradingRules, TrackPoint, grade_segments, split_track
+from service.geo.geodesy import LonLat, distance_m
+from service.geo.grading import Damage, GradingRules, TrackPoint, grade_segments, split_track
 from service.gis.ingest import FrameIngestor
 from service.storage import Database
 from service.storage.models import RoadSegment

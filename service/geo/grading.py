@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from service.gis.geodesy import LonLat, distance_m, point_to_polyline_m
+from service.geo.geodesy import LonLat, distance_m, point_to_polyline_m
 
 #: A damage farther than this from every segment of its drive is not graded (off the track).
 MAX_DAMAGE_OFFSET_M = 20.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from service.gis.geodesy import LonLat, offset
+from service.geo.geodesy import LonLat, offset
 
 PROJECTED = "projected"
 CAMERA = "camera"
