@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.registry.card import ModelCard
+from service.inference.card import ModelCard
 from service.registry.registry import ModelRegistry
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from bench.detectors import DetectorSpec
 from bench.images import TestImage, shared_dir
 from bench.timing import Budget, ratio, summarize, time_interleaved
-from service.registry.card import sha256_file
+from service.inference.card import sha256_file
 
 _NO_WEIGHTS_ONLY = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
 

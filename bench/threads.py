@@ -19,8 +19,8 @@ from pathlib import Path
 from bench.images import make_test_images
 from service.imaging.decode import decode_image
 from service.inference import OnnxDetector
+from service.inference.card import read_card
 from service.inference.session import RequestExecutor, SessionConfig
-from service.registry.card import read_card
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,8 +25,8 @@ from service.geo.ground_position import CameraModel
 from service.gis.ingest import FrameContext, FrameIngestor
 from service.imaging import DEFAULT_LIMITS
 from service.inference import Detections
+from service.inference.card import ClassLabel, ModelCard, ModelFile
 from service.pipeline import DetectorRun, ImageRun, decode
-from service.registry.card import ClassLabel, ModelCard, ModelFile
 
 START = LonLat(13.4050, 52.5200)  # Berlin, Alexanderplatz
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc)

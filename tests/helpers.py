@@ -16,7 +16,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from service.registry.card import ClassLabel, ModelCard, ModelFile, sha256_file, write_card
+from service.inference.card import ClassLabel, ModelCard, ModelFile, sha256_file, write_card
 
 SHARED = Path(os.environ.get("STADTBLICK_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
 TINY_INPUT = (128, 160)  # height, width: deliberately not square

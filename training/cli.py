@@ -228,8 +228,8 @@ def cmd_export_embedding(args: argparse.Namespace) -> int:
 
 
 def cmd_retrieval(args: argparse.Namespace) -> int:
+    from service.inference.card import read_card
     from service.lost_property.embedding import ColourShapeDescriptor, embedder_for
-    from service.registry.card import read_card
     from training.modelcard import write_cards
     from training.retrieval import collect_items, measure_all, write_report
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from service.inference import Detections, DetectParams, OnnxDetector
-from service.registry.card import read_card
+from service.inference.card import read_card
 from training.datasets.layout import load_yolo_dataset, read_yolo_label
 from training.datasets.taxonomy import same_classes
 from training.metrics import (

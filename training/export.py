@@ -17,8 +17,8 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 from service.inference import Detections, DetectParams, OnnxDetector
+from service.inference.card import ModelCard
 from service.inference.preprocess import letterbox, to_tensor
-from service.registry.card import ModelCard
 from training.checkpoint import Checkpoint
 from training.datasets.layout import load_yolo_dataset
 from training.dfl_rewrite import softmax_last_axis

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from service.registry.card import ModelFile, read_card, sha256_file
+from service.inference.card import ModelFile, read_card, sha256_file
 from training.modelcard import write_cards
 
 EMBEDDING_FILE = "embedding.onnx"

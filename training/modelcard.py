@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.registry.card import ModelCard, ModelFile, Thresholds, sha256_file, write_card
+from service.inference.card import ModelCard, ModelFile, Thresholds, sha256_file, write_card
 from training.datasets.taxonomy import Taxonomy
 
 CARD_MD = "MODEL_CARD.md"

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.registry.card import CARD_FILE, read_card
+from service.inference.card import CARD_FILE, read_card
 from training.evaluate import Evaluation, evaluate, open_detector
 
 PUBLISH_LOG = "publish.json"

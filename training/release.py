@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from service.inference import DetectParams, OnnxDetector
-from service.registry.card import ModelCard, read_card
+from service.inference.card import ModelCard, read_card
 from training.checkpoint import open_checkpoint
 from training.datasets.build import PROVENANCE_FILE
 from training.datasets.layout import load_yolo_dataset

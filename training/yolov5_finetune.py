@@ -40,7 +40,7 @@ def coco_head_init(names: list[str], out: Path, shared: Path | None = None) -> t
     the classes COCO knows. Returns the checkpoint and those classes."""
     import torch
 
-    from service.registry.card import sha256_file
+    from service.inference.card import sha256_file
 
     source = shared_dir(shared) / COCO_CHECKPOINT
     if sha256_file(source) not in KNOWN_CHECKPOINTS:

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from service.registry.card import ModelCard, Thresholds, sha256_file, write_card
+from service.inference.card import ModelCard, Thresholds, sha256_file, write_card
 from training.datasets.taxonomy import load_taxonomy, normalise
 from training.modelcard import model_files
 from training.paths import shared_dir
@@ -98,7 +98,7 @@ def import_yolov5(pt_path: Path, name: str, out_dir: Path, trust: bool = False) 
         taxonomy = None
     if taxonomy is not None and [normalise(n) for n in names] != taxonomy.names:
         raise ValueError(f"checkpoint classes do not match datasets/{name}.yaml")
-    from service.registry.card import ClassLabel
+    from service.inference.card import ClassLabel
 
     classes = (
         taxonomy.class_labels()

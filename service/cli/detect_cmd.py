@@ -15,8 +15,8 @@ from rich.table import Table
 from service.config import Settings
 from service.imaging import ImageError
 from service.inference import OnnxDetector, SessionConfig
+from service.inference.card import ModelCard
 from service.pipeline import ParamOverrides, detect_bytes, to_response
-from service.registry.card import ModelCard
 from service.registry.registry import ModelRegistry, ModelUnavailable
 from service.schemas import DetectResponse
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from service.registry.card import ModelCard
+from service.inference.card import ModelCard
 from service.registry.registry import ModelUnavailable
 
 PRECISIONS = ("fp32", "int8")

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service.inference.card import ModelCard
 from service.inference.decode import OutputLayout, decode, infer_layout
 from service.inference.detections import Detections
 from service.inference.nms import non_max_suppression
 from service.inference.preprocess import letterbox, to_tensor
 from service.inference.session import SessionConfig, create_session
 from service.inference.tiling import TilingConfig, detect_tiled
-
-if TYPE_CHECKING:  # the card module imports the inference core (tiling settings)
-    from service.registry.card import ModelCard
 
 
 @dataclass(frozen=True)

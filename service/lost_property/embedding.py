@@ -25,9 +25,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from service.inference.card import ModelCard, sha256_file
 from service.inference.preprocess import letterbox, to_tensor
 from service.inference.session import SessionConfig, create_session
-from service.registry.card import ModelCard, sha256_file
 
 _SIDE = 64
 _CELL, _BINS = 8, 9

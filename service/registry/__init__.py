@@ -1,1 +1,1 @@
-"""Model cards and the registry of detectors found in the weights folders."""
+"""The registry of detectors found in the weights folders (their cards: `service.inference.card`)."""

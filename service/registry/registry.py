@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service.inference import OnnxDetector, SessionConfig
-from service.registry.card import CARD_FILE, ModelCard, read_card, sha256_file
+from service.inference.card import CARD_FILE, ModelCard, read_card, sha256_file
 
 log = logging.getLogger(__name__)
 

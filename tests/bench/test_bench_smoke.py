@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from helpers import TINY_INPUT, jpeg_bytes, need, synthetic_photo
 
-from service.registry.card import ModelFile, read_card, sha256_file, write_card
+from service.inference.card import ModelFile, read_card, sha256_file, write_card
 
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = (

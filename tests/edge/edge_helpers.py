@@ -17,7 +17,7 @@ import numpy as np
 from gis_helpers import HEIGHT, T0, WIDTH, along, row_of_ground_point
 from helpers import write_square_detector
 
-from service.registry.card import ModelFile, read_card, sha256_file, write_card
+from service.inference.card import ModelFile, read_card, sha256_file, write_card
 
 SPEED_MPS, FPS = 5.0, 10.0
 SQUARE = 64  # pixels of a damage in the 320x240 frame: exactly one detector window

@@ -10,7 +10,7 @@ import pytest
 from helpers import TINY_INPUT, need, shared_path, synthetic_photo
 
 from service.inference import Detections, DetectParams, OnnxDetector
-from service.registry.card import ClassLabel, ModelCard, ModelFile
+from service.inference.card import ClassLabel, ModelCard, ModelFile
 
 PARAMS = DetectParams(conf=0.25, iou=0.45, max_det=300)
 
@@ -96,7 +96,7 @@ def test_yolov5_layout_matches_ultralytics_yolov5_pipeline(coco_yolov5_folder: P
     from yolov5.utils.augmentations import letterbox
     from yolov5.utils.general import non_max_suppression, scale_boxes
 
-    from service.registry.card import read_card
+    from service.inference.card import read_card
 
     card = read_card(coco_yolov5_folder)
     ours = OnnxDetector(coco_yolov5_folder / "model.onnx", card)

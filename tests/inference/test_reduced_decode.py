@@ -11,9 +11,9 @@ from helpers import jpeg_bytes, write_square_detector
 
 from service.imaging import DEFAULT_LIMITS
 from service.inference import OnnxDetector
+from service.inference.card import read_card
 from service.inference.tiling import TilingConfig
 from service.pipeline import ParamOverrides, detect_bytes
-from service.registry.card import read_card
 
 
 def _detector(tmp_path: Path, **card: object) -> OnnxDetector:

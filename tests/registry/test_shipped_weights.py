@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.registry.card import read_card, sha256_file
+from service.inference.card import read_card, sha256_file
 from training.paths import REPO_ROOT, portable
 
 SHIPPED = sorted(p.parent for p in (REPO_ROOT / "weights").glob("*/model.json"))

@@ -13,9 +13,9 @@ import onnxruntime as ort
 import pytest
 from helpers import need, write_square_detector
 
+from service.inference.card import read_card
 from service.inference.preprocess import letterbox, to_tensor
 from service.lost_property.embedding import ColourShapeDescriptor, OnnxEmbedder, embedder_for
-from service.registry.card import read_card
 from training.cli import main
 from training.evaluate import evaluate, open_detector
 from training.retrieval import collect_items, measure

@@ -15,7 +15,7 @@ import pytest
 from conftest import export
 
 from service.inference import OnnxDetector
-from service.registry.card import read_card
+from service.inference.card import read_card
 from training.cli import main
 from training.datasets.layout import load_yolo_dataset
 from training.evaluate import open_detector

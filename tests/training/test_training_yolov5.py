@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import need
 
-from service.registry.card import read_card
+from service.inference.card import read_card
 from training.cli import main
 
 SHARED = Path(os.environ.get("STADTBLICK_SHARED", "../shared"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
+from service.inference.card import ClassLabel
 from service.inference.tiling import TilingConfig
-from service.registry.card import ClassLabel
 from training.datasets.layout import Box, LabelledImage
 from training.paths import taxonomy_dir
 
