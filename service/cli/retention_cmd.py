@@ -10,9 +10,10 @@ import argparse
 import json
 
 from service.config import Settings
+from service.retention_rules import standard_rules
 from service.storage import Database
 from service.storage.frame_images import FrameImageStore
-from service.storage.retention import run_retention, standard_rules
+from service.storage.retention import run_retention
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
