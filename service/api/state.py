@@ -24,10 +24,11 @@ from service.privacy import AnonymiserUnavailable, PrivacyGuard
 from service.privacy.centerface import CENTERFACE, load_centerface
 from service.privacy.sources import build_anonymiser
 from service.registry.registry import ModelRegistry
+from service.retention_rules import standard_rules
 from service.storage import Database
 from service.storage.frame_images import FrameImageStore
 from service.storage.jobs import JobRepository
-from service.storage.retention import RetentionReport, run_retention, standard_rules
+from service.storage.retention import RetentionReport, run_retention
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,6 +82,7 @@ class ServiceState:
                 FrameImageStore(settings.data_dir / "lost_items"),
                 settings.lost_property_detector,
                 timedelta(days=settings.lost_item_retention_days),
+                privacy,
             ),
         )
 

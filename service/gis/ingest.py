@@ -19,7 +19,7 @@ from service.pipeline import ImageRun, detections_of
 from service.privacy import PrivacyGuard
 from service.storage import Database, audit
 from service.storage.damages import DamageRepository
-from service.storage.frame_images import FrameImageStore, prepare_for_storage
+from service.storage.frame_images import FrameImageStore
 from service.storage.frames import FrameRepository
 from service.storage.models import DamageRecord, Detection, Frame, RoadSegment, utcnow
 from service.storage.segments import SegmentRepository
@@ -89,7 +89,7 @@ class FrameIngestor:
         """
         position, heading, source = _position(context, run.image.metadata)
         captured_at = self._aware(context.captured_at or run.image.metadata.captured_at)
-        jpeg = prepare_for_storage(run.image, self.privacy.for_storage())
+        jpeg = self.privacy.storable(run.image.pixels)
         written = False
         try:
             with self.db.transaction() as session:

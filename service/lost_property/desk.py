@@ -22,10 +22,10 @@ from service.lost_property.schemas import ColourOut, Description, LostItemOut, L
 from service.lost_property.search_terms import item_index, vocabulary
 from service.lost_property.taxonomy import Taxonomy, load_taxonomy
 from service.pipeline import decode
-from service.privacy import Anonymiser
+from service.privacy import PrivacyGuard
 from service.registry.registry import ModelRegistry
 from service.storage import Database, audit
-from service.storage.frame_images import FrameImageStore, prepare_for_storage
+from service.storage.frame_images import FrameImageStore
 from service.storage.lost_items import LostItemQuery, LostItemRepository
 from service.storage.models import LostItem, utcnow
 
@@ -72,6 +72,7 @@ class LostPropertyDesk:
     photos: FrameImageStore
     detector_name: str
     retention: timedelta
+    privacy: PrivacyGuard  # photos are kept only as it allows
     taxonomy: Taxonomy = field(default_factory=load_taxonomy)
     _embedders: dict[str, Embedder] = field(default_factory=dict)
 
@@ -117,13 +118,11 @@ class LostPropertyDesk:
 
     # --- the register ---
 
-    def register(
-        self, rec: Recognition, fields: ItemFields, anonymiser: Anonymiser | None, by: Principal
-    ) -> LostItemOut:
+    def register(self, rec: Recognition, fields: ItemFields, by: Principal) -> LostItemOut:
         category = self._category(fields.category or rec.description.category.key)
         colours = self._colours(fields.colours) if fields.colours else [c.key for c in rec.description.colours]
         found_at = fields.found_at or utcnow()
-        jpeg = prepare_for_storage(rec.image, anonymiser)
+        jpeg = self.privacy.storable(rec.image.pixels)
         wrote = False
         try:
             with self.database.transaction() as session:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from service.privacy.anonymiser import FACE, LICENCE_PLATE, Anonymiser
+from service.privacy.jpeg import clean_jpeg
 
 
 class AnonymiserUnavailable(RuntimeError):
@@ -41,3 +44,13 @@ class PrivacyGuard:
     def for_storage(self) -> Anonymiser | None:
         """What to anonymise stored images with: None only when anonymisation is explicitly not required."""
         return self.usable() if self.required else self.anonymiser
+
+    def storable(self, pixels: np.ndarray) -> bytes:
+        """The bytes we are willing to keep of an image: its anonymised pixels as a metadata-free JPEG.
+
+        Every stored image (frames, lost-item photos) passes through here, before anything is
+        written; raises `AnonymiserUnavailable` when it may not be kept. The upload's EXIF/XMP/ICC
+        (exact position, device serials, owner names) is dropped by re-encoding the pixels.
+        """
+        anonymiser = self.for_storage()
+        return clean_jpeg(pixels if anonymiser is None else anonymiser.anonymise(pixels).pixels)

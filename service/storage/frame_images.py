@@ -1,9 +1,5 @@
-"""Stored frame photos: anonymised, re-encoded pixels only, never the uploaded bytes.
-
-Faces and licence plates are obscured, and the upload's EXIF/XMP/ICC (exact position, device
-serials, owner names) is dropped by re-encoding the pixels; the database keeps the position we
-chose to keep (docs/privacy.md).
-"""
+"""Stored photos (frames, lost items) as files: the bytes `PrivacyGuard.storable` made of an
+upload (anonymised, re-encoded), never the uploaded bytes (docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -14,21 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from service.imaging import DecodedImage
-from service.privacy import Anonymiser
-from service.privacy.jpeg import clean_jpeg
-
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def prepare_for_storage(image: DecodedImage, anonymiser: Anonymiser | None) -> bytes:
-    """The bytes we are willing to keep of an image: its anonymised pixels as a metadata-free JPEG.
-
-    Every stored image passes through here. `anonymiser` is None only where anonymisation was
-    explicitly switched off (`PrivacyGuard.for_storage` decides).
-    """
-    pixels = image.pixels if anonymiser is None else anonymiser.anonymise(image.pixels).pixels
-    return clean_jpeg(pixels)
 
 
 class FrameImageStore:

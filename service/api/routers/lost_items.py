@@ -106,7 +106,7 @@ async def describe_photo(request: Request, state: ReadyState) -> Description:
 async def register_item(request: Request, state: ReadyState, principal: CurrentPrincipal) -> LostItemOut:
     """Register a found item from its photo (multipart `photo`; optional `found_at`, `found_place`,
     `notes`, `category` and `colors` overriding what is recognised). The photo is stored anonymised."""
-    anonymiser = state.privacy.for_storage()  # 503 before the upload is read
+    state.privacy.for_storage()  # 503 anonymiser_unavailable before the upload is read
     fields, rec = await _recognise(request, state, LostItemFields, photo_required=True)
     assert rec is not None  # a photo is required
     item = ItemFields(
@@ -117,7 +117,7 @@ async def register_item(request: Request, state: ReadyState, principal: CurrentP
         colours=[c.strip() for c in fields.colors.split(",") if c.strip()] if fields.colors else None,
     )
     with _invalid_as_422():
-        return await state.run_inference(lambda: state.desk.register(rec, item, anonymiser, principal))
+        return await state.run_inference(lambda: state.desk.register(rec, item, principal))
 
 
 @router.get("", response_model=LostItemPage)
