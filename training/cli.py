@@ -191,8 +191,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     from service.config import Settings
     from service.inference import SessionConfig
-    from service.privacy.centerface import CENTERFACE, load_centerface
-    from service.privacy.sources import COCO, build_anonymiser
+    from service.privacy.sources import COCO, load_anonymiser
     from service.registry.registry import ModelRegistry
     from training.anonymisation_recall import measure_sources, write_report
 
@@ -203,9 +202,8 @@ def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     registry.entries = {n: e for n, e in registry.entries.items() if n in wanted}
     registry.load_all(SessionConfig())
     loaded = {n: e.detector for n, e in registry.entries.items() if e.detector is not None}
-    centerface = load_centerface() if CENTERFACE in sources else None
     config = settings.anonymise_config()
-    anonymiser = build_anonymiser(loaded, centerface, config, sources, settings.anonymise_persons)
+    anonymiser = load_anonymiser(loaded, config, sources, settings.anonymise_persons)
     if anonymiser is None:
         console.print(f"[red]error:[/] none of the sources {sources} is installed")
         return 2

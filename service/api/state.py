@@ -21,8 +21,7 @@ from service.inference import SessionConfig
 from service.inference.session import RequestExecutor
 from service.lost_property.desk import LostPropertyDesk
 from service.privacy import AnonymiserUnavailable, PrivacyGuard
-from service.privacy.centerface import CENTERFACE, load_centerface
-from service.privacy.sources import build_anonymiser
+from service.privacy.sources import load_anonymiser
 from service.registry.registry import ModelRegistry
 from service.retention_rules import standard_rules
 from service.storage import Database
@@ -110,10 +109,13 @@ class ServiceState:
     def load_anonymiser(self, session_config: SessionConfig) -> None:
         """The anonymiser over the installed sources; says loudly when images cannot be stored."""
         settings = self.settings
-        centerface = load_centerface(session_config) if CENTERFACE in settings.anonymise_sources else None
         loaded = {name: e.detector for name, e in self.registry.entries.items() if e.detector is not None}
-        self.privacy.anonymiser = build_anonymiser(
-            loaded, centerface, settings.anonymise_config(), settings.anonymise_sources, settings.anonymise_persons
+        self.privacy.anonymiser = load_anonymiser(
+            loaded,
+            settings.anonymise_config(),
+            settings.anonymise_sources,
+            settings.anonymise_persons,
+            session_config,
         )
         try:
             anonymiser = self.privacy.usable()

@@ -38,8 +38,7 @@ from service.edge.video import (
     read_frames,
 )
 from service.inference import SessionConfig
-from service.privacy.centerface import CENTERFACE, load_centerface
-from service.privacy.sources import ANONYMIZE, build_anonymiser
+from service.privacy.sources import ANONYMIZE, load_anonymiser
 from service.registry.registry import ModelRegistry, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -105,13 +104,12 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[red]error:[/red] {exc}")
         return 2
     anonymize = next((d for d in detectors if d.name == ANONYMIZE), None)
-    centerface = load_centerface(SessionConfig.from_env()) if CENTERFACE in settings.anonymise_sources else None
-    anonymiser = build_anonymiser(
+    anonymiser = load_anonymiser(
         {d.name: d for d in detectors},
-        centerface,
         settings.anonymise_config(),
         settings.anonymise_sources,
         settings.anonymise_persons,
+        SessionConfig.from_env(),
     )
     detectors = [d for d in detectors if d.name != ANONYMIZE] or detectors
     start = None if live else (args.video_start or (track.start if track else _now()))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
-from service.inference import OnnxDetector
+from service.inference import OnnxDetector, SessionConfig
 from service.privacy.anonymiser import PERSON, AnonymiseConfig, Anonymiser, Source
-from service.privacy.centerface import CENTERFACE, CenterFace
+from service.privacy.centerface import CENTERFACE, CenterFace, load_centerface
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,20 @@ def centerface_source(detector: CenterFace) -> Source:
     return Source(
         CENTERFACE, detector, detector.class_names, frozenset(detector.class_names), params.iou, params.max_det
     )
+
+
+def load_anonymiser(
+    detectors: Mapping[str, OnnxDetector],
+    config: AnonymiseConfig,
+    use: Iterable[str] = (ANONYMIZE, CENTERFACE),
+    persons: bool = False,
+    session_config: SessionConfig | None = None,
+) -> Anonymiser | None:
+    """The one builder the service, the vehicle runtime and training use: `build_anonymiser` over the
+    loaded `detectors`, with CenterFace loaded here when `use` names it."""
+    use = tuple(use)
+    centerface = load_centerface(session_config) if CENTERFACE in use else None
+    return build_anonymiser(detectors, centerface, config, use, persons)
 
 
 def build_anonymiser(
