@@ -8,13 +8,15 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from service.imaging import DecodedImage, ImageLimits, decode_image
 from service.imaging.decode import TargetSide
 from service.inference import Detections, DetectParams, OnnxDetector
+from service.inference.card import ModelCard
+from service.inference.detections import DETECTION_ID, LABEL_DE, LABEL_EN
 from service.schemas import BBox, Detection, DetectResponse, ImageInfo, Location, ModelRef, Timing
 
 
@@ -73,16 +75,35 @@ def needed_long_side(detectors: list[OnnxDetector], overrides: ParamOverrides) -
     return side
 
 
-def run_detectors(image: DecodedImage, detectors: list[OnnxDetector], overrides: ParamOverrides) -> list[DetectorRun]:
-    """Each detector on the decoded pixels; boxes in the original image's pixels."""
+def run_detectors(
+    image: DecodedImage, sha256: str, detectors: list[OnnxDetector], overrides: ParamOverrides
+) -> list[DetectorRun]:
+    """Each detector on the decoded pixels; boxes in the original image's pixels, with their ids."""
     runs = []
     for det in detectors:
         start = time.perf_counter()
         found = det.detect(image.pixels, overrides.apply(det.default_params()))
         if image.scale != 1.0:
-            found = Detections(found.xyxy / np.float32(image.scale), found.confidence, found.class_id)
+            found = replace(found, xyxy=found.xyxy / np.float32(image.scale))
+        found = found.with_data(**{DETECTION_ID: detection_ids(found, det.card, sha256)})
         runs.append(DetectorRun(det, found, (time.perf_counter() - start) * 1000))
     return runs
+
+
+def rounded_box(xyxy: np.ndarray) -> tuple[float, float, float, float]:
+    """A box as the API shows and the database keeps it: to a tenth of a pixel."""
+    x1, y1, x2, y2 = (round(float(v), 1) for v in xyxy)
+    return x1, y1, x2, y2
+
+
+def detection_ids(found: Detections, card: ModelCard, image_sha256: str) -> np.ndarray:
+    """Stable ids: the same box of the same model on the same image always gets the same one."""
+    ids = []
+    for box, name in zip(found.xyxy, found.class_name, strict=True):
+        x1, y1, x2, y2 = rounded_box(box)
+        key = f"{image_sha256}|{card.name}|{card.version}|{name}|{x1},{y1},{x2},{y2}"
+        ids.append(hashlib.sha256(key.encode()).hexdigest()[:20])
+    return np.array(ids, object)
 
 
 def detect_bytes(
@@ -95,7 +116,7 @@ def detect_bytes(
     """Decode once, run every detector. `full_resolution`: the pixels will be stored (anonymised)."""
     target = None if full_resolution else needed_long_side(detectors, overrides)
     image, digest, decode_ms = decode(data, limits, target)
-    return ImageRun(image, digest, decode_ms, run_detectors(image, detectors, overrides))
+    return ImageRun(image, digest, decode_ms, run_detectors(image, digest, detectors, overrides))
 
 
 def to_response(run: ImageRun, total_ms: float) -> DetectResponse:
@@ -105,7 +126,7 @@ def to_response(run: ImageRun, total_ms: float) -> DetectResponse:
     if meta.location is not None:
         loc = meta.location
         location = Location(lat=loc.lat, lon=loc.lon, altitude_m=loc.altitude_m, heading_deg=loc.heading_deg)
-    detections = [d for r in run.runs for d in detections_of(r, run.sha256, image.width * image.height)]
+    detections = [d for r in run.runs for d in detections_of(r, image.width * image.height)]
     return DetectResponse(
         image=ImageInfo(
             width=image.width,
@@ -125,24 +146,32 @@ def to_response(run: ImageRun, total_ms: float) -> DetectResponse:
     )
 
 
-def detections_of(run: DetectorRun, image_sha256: str, image_area: int) -> list[Detection]:
-    """One detector's boxes in the API shape, with their stable ids."""
-    card = run.detector.card
+def detections_of(run: DetectorRun, image_area: int) -> list[Detection]:
+    """One detector's boxes in the API shape (the response splits the columns per box)."""
     dets = run.detections
     fractions = dets.area() / max(image_area, 1)
+    columns = zip(
+        dets.column(DETECTION_ID),
+        dets.xyxy,
+        dets.confidence,
+        dets.class_id,
+        dets.class_name,
+        dets.column(LABEL_DE),
+        dets.column(LABEL_EN),
+        fractions,
+        strict=True,
+    )
     out = []
-    for box, score, cls, frac in zip(dets.xyxy, dets.confidence, dets.class_id, fractions, strict=True):
-        label = card.classes[int(cls)]
-        x1, y1, x2, y2 = (round(float(v), 1) for v in box)
-        key = f"{image_sha256}|{card.name}|{card.version}|{label.name}|{x1},{y1},{x2},{y2}"
+    for det_id, box, score, cls, name, label_de, label_en, frac in columns:
+        x1, y1, x2, y2 = rounded_box(box)
         out.append(
             Detection(
-                id=hashlib.sha256(key.encode()).hexdigest()[:20],
-                detector=card.name,
-                class_name=label.name,
+                id=det_id,
+                detector=run.detector.card.name,
+                class_name=name,
                 class_id=int(cls),
-                label_de=label.label_de,
-                label_en=label.label_en,
+                label_de=label_de,
+                label_en=label_en,
                 confidence=round(float(score), 4),
                 bbox=BBox(x1=x1, y1=y1, x2=x2, y2=y2),
                 area_fraction=round(float(frac), 5),

@@ -26,7 +26,8 @@ from service.gis.ingest import FrameContext, FrameIngestor
 from service.imaging import DEFAULT_LIMITS
 from service.inference import Detections
 from service.inference.card import ClassLabel, ModelCard, ModelFile
-from service.pipeline import DetectorRun, ImageRun, decode
+from service.inference.detections import CLASS_NAME, DETECTION_ID, LABEL_DE, LABEL_EN
+from service.pipeline import DetectorRun, ImageRun, decode, detection_ids
 
 START = LonLat(13.4050, 52.5200)  # Berlin, Alexanderplatz
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -55,15 +56,20 @@ def fake_detector(name: str = "road_damage") -> SimpleNamespace:
 
 
 def frame_run(seed: int, boxes: list[Box], detector: SimpleNamespace | None = None) -> ImageRun:
-    """A real decoded JPEG (distinct per seed) with the given detections injected."""
+    """A real decoded JPEG (distinct per seed) with the given detections injected, carrying what
+    a detector run adds to them (class data, ids)."""
     data = jpeg_bytes(synthetic_photo(HEIGHT, WIDTH, seed=seed))
     image, digest, decode_ms = decode(data, DEFAULT_LIMITS)
+    detector = detector or fake_detector()
+    names = np.array([b.class_name for b in boxes], object)
     dets = Detections(
         np.array([b.xyxy for b in boxes], np.float32).reshape(-1, 4),
         np.array([b.confidence for b in boxes], np.float32),
         np.array([CLASSES.index(b.class_name) for b in boxes], np.int64),
+        {CLASS_NAME: names, LABEL_DE: names, LABEL_EN: names},
     )
-    return ImageRun(image, digest, decode_ms, [DetectorRun(detector or fake_detector(), dets, 1.0)])
+    dets = dets.with_data(**{DETECTION_ID: detection_ids(dets, detector.card, digest)})
+    return ImageRun(image, digest, decode_ms, [DetectorRun(detector, dets, 1.0)])
 
 
 def row_of_ground_point(distance_m: float, camera: CameraModel = CAMERA) -> float:

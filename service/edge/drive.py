@@ -33,6 +33,7 @@ from service.edge.tracker import Pose, Sighting, Track, Tracker, TrackerConfig
 from service.edge.video import Frame
 from service.geo.ground_position import CameraModel, estimate
 from service.inference import OnnxDetector
+from service.inference.detections import LABEL_DE, LABEL_EN
 from service.privacy import Anonymiser
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,32 @@ class DriveRecorder:
         sightings = []
         for name, detector in self.detectors.items():
             found = detector.detect(frame.rgb)
-            for box, score, cls in zip(found.xyxy, found.confidence, found.class_id, strict=True):
+            columns = zip(
+                found.xyxy,
+                found.confidence,
+                found.class_id,
+                found.class_name,
+                found.column(LABEL_DE),
+                found.column(LABEL_EN),
+                strict=True,
+            )
+            for box, score, cls, class_name, label_de, label_en in columns:
                 xyxy = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
                 ground = estimate(self.camera, pose.position, pose.heading_deg, (w, h), xyxy) if pose.position else None
                 sightings.append(
-                    Sighting(name, int(cls), xyxy, float(score), ground, frame.index, frame.time, pose, frame.rgb)
+                    Sighting(
+                        name,
+                        int(cls),
+                        class_name,
+                        (label_de, label_en),
+                        xyxy,
+                        float(score),
+                        ground,
+                        frame.index,
+                        frame.time,
+                        pose,
+                        frame.rgb,
+                    )
                 )
         self.stats.analysed += 1
         for ended in self.tracker.update(sightings, (w, h)):
@@ -138,7 +160,7 @@ class DriveRecorder:
         log.info(
             "event %s: %s (%d sightings, confidence %.2f)",
             eid,
-            detector.card.classes[track.best.class_id].name,
+            track.best.class_name,
             track.hits,
             track.best.confidence,
         )

@@ -73,7 +73,6 @@ def feature(eid: str, drive_id: str, track: Track, detector: OnnxDetector) -> di
     position of the best frame (`position_method` says which).
     """
     best = track.best
-    label = detector.card.classes[best.class_id]
     ground = track.ground
     camera = best.pose.position
     geometry_at = ground or camera
@@ -86,9 +85,9 @@ def feature(eid: str, drive_id: str, track: Track, detector: OnnxDetector) -> di
             "drive_id": drive_id,
             "detector": detector.name,
             "model_version": detector.card.version,
-            "class": label.name,
-            "label_de": label.label_de,
-            "label_en": label.label_en,
+            "class": best.class_name,
+            "label_de": best.labels[0],
+            "label_en": best.labels[1],
             "confidence": round(best.confidence, 4),
             "sightings": track.hits,
             "first_seen": iso(track.first_time),

@@ -44,6 +44,8 @@ class Pose:
 class Sighting:
     detector: str
     class_id: int
+    class_name: str
+    labels: tuple[str, str]  # German, English (the class data of the detections)
     xyxy: tuple[float, float, float, float]
     confidence: float
     ground: GroundPosition | None

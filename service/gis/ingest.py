@@ -137,7 +137,7 @@ class FrameIngestor:
         damages = DamageRepository(session)
         size = (run.image.width, run.image.height)
         for r in run.runs:
-            for d in detections_of(r, run.sha256, size[0] * size[1]):
+            for d in detections_of(r, size[0] * size[1]):
                 box = (d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2)
                 ground = estimate(self.config.camera, position, heading, size, box) if position else None
                 category = self.config.categories.get(d.class_name)

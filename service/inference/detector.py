@@ -13,7 +13,7 @@ import numpy as np
 
 from service.inference.card import ModelCard
 from service.inference.decode import OutputLayout, decode, infer_layout
-from service.inference.detections import Detections
+from service.inference.detections import CLASS_NAME, LABEL_DE, LABEL_EN, Detections
 from service.inference.nms import non_max_suppression
 from service.inference.preprocess import letterbox, to_tensor
 from service.inference.session import SessionConfig, create_session
@@ -35,6 +35,11 @@ class OnnxDetector:
     def __init__(self, model_path: Path, card: ModelCard, config: SessionConfig | None = None):
         self.card = card
         self.model_path = model_path
+        self.class_data = {  # by class id: what every result carries (`Detections.data`)
+            CLASS_NAME: np.array([c.name for c in card.classes], object),
+            LABEL_DE: np.array([c.label_de for c in card.classes], object),
+            LABEL_EN: np.array([c.label_en for c in card.classes], object),
+        }
         self.session = create_session(model_path, config or SessionConfig())
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -61,9 +66,10 @@ class OnnxDetector:
         h, w = image_rgb.shape[:2]
         config = self.tiling_for(w, h, params.tiling)
         if config is not None:
-            merged = detect_tiled(lambda img: self._detect_once(img, params), image_rgb, config)
-            return merged[: params.max_det]
-        return self._detect_once(image_rgb, params)
+            found = detect_tiled(lambda img: self._detect_once(img, params), image_rgb, config)[: params.max_det]
+        else:
+            found = self._detect_once(image_rgb, params)
+        return found.with_data(**{key: names[found.class_id] for key, names in self.class_data.items()})
 
     def tiling_for(self, width: int, height: int, requested: bool | None = None) -> TilingConfig | None:
         """The tiling used on an image this large: `requested` wins, else the card decides."""

@@ -10,7 +10,7 @@ merged across tiles by suppressing same-class boxes that mostly lie inside a bet
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def detect_tiled(detect: Callable[[np.ndarray], Detections], image: np.ndarray, 
     parts = [detect(image)]
     for x1, y1, x2, y2 in tile_windows(w, h, config.tile_size, config.overlap):
         found = detect(image[y1:y2, x1:x2])
-        parts.append(Detections(found.xyxy + np.array([x1, y1, x1, y1], np.float32), found.confidence, found.class_id))
+        parts.append(replace(found, xyxy=found.xyxy + np.array([x1, y1, x1, y1], np.float32)))
     return merge_overlapping(Detections.merge(parts), config.merge_threshold)
 
 

@@ -104,10 +104,9 @@ class LostPropertyDesk:
         if detector is not None:
             params = detector.default_params()
             dets = detector.detect(image.pixels, replace(params, conf=min(params.conf, DESK_MIN_CONFIDENCE)))
-            names = detector.card.class_names
             found = [
-                Found(names[int(c)], float(s), tuple(float(v) for v in box))  # type: ignore[arg-type]
-                for box, s, c in zip(dets.xyxy, dets.confidence, dets.class_id, strict=True)
+                Found(name, float(s), tuple(float(v) for v in box))  # type: ignore[arg-type]
+                for box, s, name in zip(dets.xyxy, dets.confidence, dets.class_name, strict=True)
             ]
         label = f"{detector.card.name}@{detector.card.version}" if detector else None
         description = describe(image.pixels, found, self.taxonomy, label)

@@ -41,7 +41,6 @@ class Source:
 
     name: str
     detector: Detector
-    class_names: tuple[str, ...]  # by class id
     obscured: frozenset[str]
     iou: float = 0.45
     max_det: int = 300
@@ -87,8 +86,7 @@ class Anonymiser:
         for source in self.sources:
             params = DetectParams(conf=self.config.conf, iou=source.iou, max_det=source.max_det, tiling=tiling)
             found = source.detector.detect(rgb, params)
-            for box, score, cls in zip(found.xyxy, found.confidence, found.class_id, strict=True):
-                name = source.class_names[int(cls)]
+            for box, score, name in zip(found.xyxy, found.confidence, found.class_name, strict=True):
                 if name in source.obscured:
                     regions.append(
                         Region(source.name, name, round(float(score), 4), widen(box, self.config.margin, w, h))

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from service.inference import Detections, DetectParams, SessionConfig
+from service.inference.detections import CLASS_NAME
 from service.inference.nms import non_max_suppression
 from service.inference.session import create_session
 from service.inference.tiling import TilingConfig, detect_tiled
@@ -76,7 +77,9 @@ class CenterFace:
         found = decode(heatmap, log_size, offset, params.conf, (th, tw))
         kept = non_max_suppression(found, params.iou, params.max_det)
         factors = np.array([w / tw, h / th, w / tw, h / th], np.float32)
-        return Detections(kept.xyxy * factors, kept.confidence, kept.class_id)
+        return Detections(kept.xyxy * factors, kept.confidence, kept.class_id).with_data(
+            **{CLASS_NAME: np.array(self.class_names, object)[kept.class_id]}
+        )
 
 
 def decode(

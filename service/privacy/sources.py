@@ -18,12 +18,11 @@ COCO = "coco"  # a general detector whose `person` boxes may be obscured too
 def detector_source(detector: OnnxDetector, obscured: Iterable[str] | None = None) -> Source:
     """A registry detector as a source: all its classes obscured, or only those named."""
     card = detector.card
-    names = tuple(card.class_names)
+    names = set(card.class_names)
     return Source(
         detector.name,
         detector,
-        names,
-        frozenset(names if obscured is None else set(obscured) & set(names)),
+        frozenset(names if obscured is None else set(obscured) & names),
         card.thresholds.iou,
         card.thresholds.max_det,
     )
@@ -31,9 +30,7 @@ def detector_source(detector: OnnxDetector, obscured: Iterable[str] | None = Non
 
 def centerface_source(detector: CenterFace) -> Source:
     params = detector.default_params()
-    return Source(
-        CENTERFACE, detector, detector.class_names, frozenset(detector.class_names), params.iou, params.max_det
-    )
+    return Source(CENTERFACE, detector, frozenset(detector.class_names), params.iou, params.max_det)
 
 
 def load_anonymiser(

@@ -51,7 +51,7 @@ def test_faces_can_be_obscured_as_ellipses() -> None:
     region = Region("test", "face", 0.9, (FACE_AT[0], FACE_AT[1], FACE_AT[0] + SQUARE, FACE_AT[1] + SQUARE))
     config = AnonymiseConfig(ellipse_faces=True)
     out = obscure(rgb, [region], config)
-    mask = Anonymiser([Source("t", None, ("face",), frozenset({"face"}))], config).mask(rgb.shape, [region])
+    mask = Anonymiser([Source("t", None, frozenset({"face"}))], config).mask(rgb.shape, [region])
     y, x = FACE_AT[1], FACE_AT[0]
     assert not mask[y, x] and mask[y + SQUARE // 2, x + SQUARE // 2]  # corner kept, centre obscured
     assert np.array_equal(out[~mask], rgb[~mask])
@@ -72,7 +72,7 @@ class RecordingDetector:
 
 def test_large_frames_are_searched_tile_by_tile_at_the_low_threshold() -> None:
     detector = RecordingDetector()
-    anonymiser = Anonymiser([Source("rec", detector, ("face",), frozenset({"face"}))], AnonymiseConfig(conf=0.1))
+    anonymiser = Anonymiser([Source("rec", detector, frozenset({"face"}))], AnonymiseConfig(conf=0.1))
     anonymiser.find(np.zeros((1080, 1920, 3), np.uint8))
     anonymiser.find(np.zeros((240, 320, 3), np.uint8))
     assert [(p.conf, p.tiling) for p in detector.calls] == [(0.1, True), (0.1, False)]
@@ -93,7 +93,7 @@ def test_the_guard_refuses_without_a_complete_anonymiser(anonymiser: Anonymiser)
     with pytest.raises(AnonymiserUnavailable, match="no anonymisation model"):
         PrivacyGuard().for_storage()
     faces_only = anonymiser.only(["anonymize"])
-    faces_only.sources[0] = Source("anonymize", None, ("face",), frozenset({"face"}))
+    faces_only.sources[0] = Source("anonymize", None, frozenset({"face"}))
     with pytest.raises(AnonymiserUnavailable, match="licence_plate"):
         PrivacyGuard(anonymiser=faces_only).usable()
     assert PrivacyGuard(anonymiser=anonymiser).for_storage() is anonymiser

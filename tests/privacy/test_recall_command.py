@@ -74,7 +74,7 @@ class Blind:
 
 def test_each_source_alone_and_together(tmp_path: Path, privacy_weights: Path) -> None:
     anonymize = detector_source(loaded(privacy_weights)["anonymize"])
-    both = Anonymiser([anonymize, Source("blind", Blind(), ("face",), frozenset({"face"}))], AnonymiseConfig())
+    both = Anonymiser([anonymize, Source("blind", Blind(), frozenset({"face"}))], AnonymiseConfig())
     results = measure_sources(both, write_dataset(tmp_path / "d", missed=False), "val")
     assert [r.sources for r in results] == [["anonymize"], ["blind"], ["anonymize", "blind"]]
     assert [r.classes[0].recall for r in results] == [1.0, 0.0, 1.0]
