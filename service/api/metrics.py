@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from service.pipeline import ImageRun
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -23,6 +25,14 @@ class Metrics:
         )
         self.images = Counter("stadtblick_images", "Images processed", registry=self.registry)
         self.models_loaded = Gauge("stadtblick_models_loaded", "Detectors ready to serve", registry=self.registry)
+
+    def observe(self, run: ImageRun) -> None:
+        """Count an analysed image: its inference time and detections per detector and class."""
+        self.images.inc()
+        for r in run.runs:
+            self.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
+            for name in r.detections.class_name:
+                self.detections.labels(r.detector.name, name).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

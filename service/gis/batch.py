@@ -18,9 +18,10 @@ from pathlib import PurePosixPath
 
 from service.admission import Admission
 from service.gis.ingest import FrameContext, FrameIngestor
+from service.gis.storing import detect_and_store
 from service.imaging import ImageError, ImageLimits
 from service.inference import OnnxDetector
-from service.pipeline import ParamOverrides, detect_bytes
+from service.pipeline import ParamOverrides
 from service.storage import Database
 from service.storage.jobs import DONE, FAILED, JobRepository
 
@@ -132,8 +133,7 @@ class BatchRunner:
     ) -> str | None:
         """Ingest one frame; returns an error message for the job, or None."""
         try:
-            run = detect_bytes(data, detectors, overrides, self.image_limits, full_resolution=True)
+            detect_and_store(data, detectors, overrides, self.image_limits, context, self.ingestor, regrade=False)
         except ImageError as exc:
             return f"{name}: {exc.message}"
-        self.ingestor.ingest(run, context, regrade=False)
         return None

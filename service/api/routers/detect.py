@@ -10,13 +10,14 @@ from pydantic import ValidationError
 
 from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow, check_role
 from service.api.deps import ReadyState
-from service.api.errors import ApiError, invalid_form
+from service.api.errors import invalid_form
 from service.api.selection import select_detectors
 from service.api.upload import image_upload_body, read_image_upload
 from service.auth import Principal, Role
-from service.gis.ingest import UNASSIGNED_DRIVE, FrameContext, IngestResult
+from service.gis.ingest import UNASSIGNED_DRIVE, FrameContext
+from service.gis.storing import detect_and_store, stored_frame
 from service.pipeline import ParamOverrides, detect_bytes, to_response
-from service.schemas import DetectResponse, FrameFields, Location, StoredDetection, StoredFrame
+from service.schemas import DetectResponse, FrameFields
 
 router = APIRouter(prefix="/v1", tags=["detection"])
 
@@ -80,20 +81,18 @@ async def detect(
     limits = state.settings.image_limits()
     with state.uploads.slot():  # 503 `busy` at once when too many uploads wait: memory stays bounded
         upload = await read_image_upload(request, state.settings.max_upload_bytes)
-        context = frame_context(fields, upload.fields, principal) if store else None
-        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits, store))
-        state.metrics.images.inc()
-        for r in run.runs:
-            state.metrics.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
-            names = r.detector.card.class_names
-            for cls in r.detections.class_id:
-                state.metrics.detections.labels(r.detector.name, names[int(cls)]).inc()
-        if not run.runs:
-            raise ApiError(503, "no_detectors", "no detector is available; see GET /v1/models")
+        if store:
+            context = frame_context(fields, upload.fields, principal)
+            kept = await state.run_inference(
+                lambda: detect_and_store(upload.data, chosen, overrides, limits, context, state.ingestor)
+            )
+            run = kept.run
+        else:
+            run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits))
+        state.metrics.observe(run)
         response = to_response(run, (time.perf_counter() - start) * 1000)
-        if context is not None:
-            stored = await state.run_inference(lambda: state.ingestor.ingest(run, context))
-            response.stored = stored_frame(stored)
+        if store:
+            response.stored = stored_frame(kept.result)
     return response
 
 
@@ -110,22 +109,4 @@ def frame_context(query: FrameFields, form: dict[str, str], uploaded_by: Princip
         heading_deg=merged.heading,
         captured_at=merged.captured_at,
         uploaded_by=uploaded_by,
-    )
-
-
-def stored_frame(result: IngestResult) -> StoredFrame:
-    location = None
-    if result.lat is not None and result.lon is not None:
-        location = Location(lat=result.lat, lon=result.lon, heading_deg=result.heading_deg)
-    return StoredFrame(
-        frame_id=result.frame_id,
-        drive_id=result.drive_id,
-        duplicate=result.duplicate,
-        location=location,
-        position_source=result.position_source,
-        captured_at=result.captured_at,
-        detections=[
-            StoredDetection(id=d.key, lat=d.lat, lon=d.lon, position_method=d.position_method, damage_id=d.damage_id)
-            for d in result.detections
-        ],
     )
