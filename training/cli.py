@@ -81,8 +81,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from training.datasets.layout import load_yolo_dataset
-    from training.finetune import TrainJob, finetune, resume
+    from training.finetune import finetune, resume
     from training.recipe import load_recipe
+    from training.train_run import TrainJob
 
     if args.resume:
         result = resume(args.resume, args.device)

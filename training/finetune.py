@@ -17,39 +17,15 @@ and a callback checks at train start that the trainer's model really holds them.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import shlex
-import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from training.paths import offline, shared_dir
 from training.recipe import Recipe
+from training.train_run import RUN_INFO, FinetuneResult, TrainJob, record_run
 
 COCO_WEIGHTS = Path("weights/yolov5n_coco.safetensors")  # relative to the shared folder
 COCO_TRANSFER_EXPECTED = 342
-RUN_INFO = "stadtblick_train.json"
-
-
-@dataclass
-class FinetuneResult:
-    run_dir: Path
-    best: Path
-    last: Path
-    start: str
-    transferred: int | None
-    verified_in_trainer: int | None
-    duration_s: float
-    epochs_run: int
-    command: str
-    hardware: str
-    recipe: dict = field(default_factory=dict)
-    coco_head_classes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=str)
 
 
 class TransferError(RuntimeError):
@@ -93,31 +69,6 @@ def count_equal(model, expected: dict) -> int:
 
     own = model.state_dict()
     return sum(1 for k, v in expected.items() if k in own and torch.equal(own[k].float().cpu(), v.cpu()))
-
-
-def hardware() -> str:
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    # The run's torch threads, not just the machine's: runs side by side (OMP_NUM_THREADS=1) are slower.
-    threads = f"{torch.get_num_threads()} of {os.cpu_count()} CPU threads"
-    return f"{platform.machine()} {threads}, {gpu}, torch {torch.__version__}"
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """One fine-tuning run, whichever trainer the recipe's `framework` picks."""
-
-    data: Path
-    names: list[str]
-    recipe: Recipe
-    start: str = "coco"
-    project: Path = Path("runs/train")
-    name: str = "run"
-    device: str | None = None
-    workers: int = 2
-    shared: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def finetune(job: TrainJob) -> FinetuneResult:
@@ -196,32 +147,3 @@ def _result(
     return record_run(
         run_dir, start, began, recipe, epoch + 1, len(expected) or None, verified[0] if verified else None
     )
-
-
-def record_run(
-    run_dir: Path,
-    start: str,
-    began: float,
-    recipe: Recipe,
-    epochs_run: int,
-    transferred: int | None = None,
-    verified: int | None = None,
-    coco_head_classes: list[str] | None = None,
-) -> FinetuneResult:
-    """Write `stadtblick_train.json` (command, hardware, duration, start, recipe) for the model card."""
-    result = FinetuneResult(
-        run_dir=run_dir,
-        best=run_dir / "weights" / "best.pt",
-        last=run_dir / "weights" / "last.pt",
-        start=start,
-        transferred=transferred,
-        verified_in_trainer=verified,
-        duration_s=round(time.monotonic() - began, 1),
-        epochs_run=epochs_run,
-        command=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        hardware=hardware(),
-        recipe=recipe.model_dump(),
-        coco_head_classes=coco_head_classes or [],
-    )
-    (run_dir / RUN_INFO).write_text(result.to_json(), encoding="utf-8")
-    return result

@@ -19,9 +19,9 @@ from training.datasets.layout import load_yolo_dataset
 from training.datasets.taxonomy import Taxonomy, load_taxonomy, same_classes
 from training.evaluate import evaluate
 from training.export import FP32_FILE, INT8_FILE, calibration_images, check_parity, export_fp32, quantize_int8
-from training.finetune import RUN_INFO
 from training.modelcard import build_card, taxonomy_text, write_cards
 from training.paths import portable
+from training.train_run import RUN_INFO
 
 
 def training_data(data_yaml: Path) -> dict:

@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 
 from training.datasets.taxonomy import normalise
-from training.finetune import FinetuneResult, TrainJob, record_run
 from training.paths import shared_dir
 from training.recipe import Recipe
+from training.train_run import FinetuneResult, TrainJob, record_run
 from training.yolov5_import import KNOWN_CHECKPOINTS, UntrustedCheckpoint, legacy_yolov5_modules
 
 COCO_CHECKPOINT = Path("weights/yolov5n.pt")  # relative to the shared folder

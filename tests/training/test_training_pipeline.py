@@ -137,7 +137,7 @@ def test_api_serves_published_model(release: Path, shapes_data: Path, tmp_path: 
 def test_hardware_names_the_runs_threads() -> None:
     """Two CPU runs side by side get one thread each; the card must not claim the whole machine."""
     torch = pytest.importorskip("torch")
-    from training.finetune import hardware
+    from training.train_run import hardware
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

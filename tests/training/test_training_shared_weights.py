@@ -39,8 +39,9 @@ def test_yolov5_import_detects_people_and_bus(tmp_path: Path) -> None:
 @pytest.mark.skipif(not COCO_SAFETENSORS.is_file(), reason=f"{COCO_SAFETENSORS} not present")
 def test_coco_init_is_what_the_trainer_trains(shapes_data: Path, tmp_path: Path) -> None:
     """342 tensors transfer, and the trainer's model holds exactly them when training starts."""
-    from training.finetune import COCO_TRANSFER_EXPECTED, TrainJob, finetune
+    from training.finetune import COCO_TRANSFER_EXPECTED, finetune
     from training.recipe import Recipe
+    from training.train_run import TrainJob
 
     recipe = Recipe(arch="yolov5nu.yaml", imgsz=64, epochs=1, batch=16, train_args={"mosaic": 0.0})
     result = finetune(TrainJob(shapes_data, ["square", "circle"], recipe, "coco", tmp_path, "coco", "cpu", 0, SHARED))
