@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from service.edge.tracker import Track
-from service.gis.features import iso, point
+from service.geo.geojson import iso, point
 from service.inference import OnnxDetector
 
 GEOJSON_FILE = "detections.geojson"

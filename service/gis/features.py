@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
 from typing import Any
 
+from service.geo.geojson import iso, point
 from service.storage.models import DamageRecord, Detection, Frame, RoadSegment
-
-
-def iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
 def photo_url(base_url: str, frame: Frame) -> str | None:
     """The frame's stored photo; None once retention deleted it (the frame's data stays)."""
     return None if frame.image_path is None else f"{base_url}/v1/frames/{frame.id}/image"
-
-
-def point(lon: float, lat: float) -> dict[str, Any]:
-    return {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
 
 
 def damage_feature(record: DamageRecord, base_url: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from service.geo.geojson import iso
 from service.gis.collections import COLLECTIONS, Collection, Extent
-from service.gis.features import iso
 from service.gis.filters import MAX_LIMIT
 from service.storage.filtering import DEFAULT_LIMIT
 
