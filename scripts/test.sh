@@ -16,5 +16,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[train,dev]'
 .venv/bin/ruff check service training tests bench
+.venv/bin/lint-imports  # layers import only downward, no cycles (pyproject.toml, docs/architecture.md)
 export YOLO_OFFLINE=1
 exec .venv/bin/python -m pytest "$@"
