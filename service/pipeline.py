@@ -53,7 +53,10 @@ class ImageRun:
     runs: list[DetectorRun]
 
 
-def decode(data: bytes, limits: ImageLimits, target_long_side: TargetSide = None) -> tuple[DecodedImage, str, float]:
+def decode_upload(
+    data: bytes, limits: ImageLimits, target_long_side: TargetSide = None
+) -> tuple[DecodedImage, str, float]:
+    """(pixels, sha256 of the uploaded bytes, milliseconds it took)."""
     start = time.perf_counter()
     image = decode_image(data, limits, target_long_side=target_long_side)
     return image, hashlib.sha256(data).hexdigest(), (time.perf_counter() - start) * 1000
@@ -115,7 +118,7 @@ def detect_bytes(
 ) -> ImageRun:
     """Decode once, run every detector. `full_resolution`: the pixels will be stored (anonymised)."""
     target = None if full_resolution else needed_long_side(detectors, overrides)
-    image, digest, decode_ms = decode(data, limits, target)
+    image, digest, decode_ms = decode_upload(data, limits, target)
     return ImageRun(image, digest, decode_ms, run_detectors(image, digest, detectors, overrides))
 
 

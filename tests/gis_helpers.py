@@ -27,7 +27,7 @@ from service.imaging import DEFAULT_LIMITS
 from service.inference import Detections
 from service.inference.card import ClassLabel, ModelCard, ModelFile
 from service.inference.detections import CLASS_NAME, DETECTION_ID, LABEL_DE, LABEL_EN
-from service.pipeline import DetectorRun, ImageRun, decode, detection_ids
+from service.pipeline import DetectorRun, ImageRun, decode_upload, detection_ids
 
 START = LonLat(13.4050, 52.5200)  # Berlin, Alexanderplatz
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -59,7 +59,7 @@ def frame_run(seed: int, boxes: list[Box], detector: SimpleNamespace | None = No
     """A real decoded JPEG (distinct per seed) with the given detections injected, carrying what
     a detector run adds to them (class data, ids)."""
     data = jpeg_bytes(synthetic_photo(HEIGHT, WIDTH, seed=seed))
-    image, digest, decode_ms = decode(data, DEFAULT_LIMITS)
+    image, digest, decode_ms = decode_upload(data, DEFAULT_LIMITS)
     detector = detector or fake_detector()
     names = np.array([b.class_name for b in boxes], object)
     dets = Detections(

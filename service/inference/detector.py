@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from service.inference.card import ModelCard
-from service.inference.decode import OutputLayout, decode, infer_layout
 from service.inference.detections import CLASS_NAME, LABEL_DE, LABEL_EN, Detections
 from service.inference.nms import non_max_suppression
+from service.inference.postprocess import OutputLayout, boxes_from_output, infer_layout
 from service.inference.preprocess import letterbox, to_tensor
 from service.inference.session import SessionConfig, create_session
 from service.inference.tiling import TilingConfig, detect_tiled
@@ -80,7 +80,7 @@ class OnnxDetector:
     def _detect_once(self, image_rgb: np.ndarray, params: DetectParams) -> Detections:
         batch, box = letterbox(image_rgb, self.input_size)
         output = self.session.run(None, {self.input_name: to_tensor(batch)})[0]
-        candidates = decode(output, self.layout, params.conf, params.multi_label)
+        candidates = boxes_from_output(output, self.layout, params.conf, params.multi_label)
         if self.layout is OutputLayout.END2END:
             kept = candidates.sorted_by_confidence()[: params.max_det]
         else:

@@ -21,7 +21,7 @@ from service.lost_property.matching import MatchQuery, Ranked, rank
 from service.lost_property.schemas import ColourOut, Description, LostItemOut, LostItemPatch
 from service.lost_property.search_terms import item_index, vocabulary
 from service.lost_property.taxonomy import Taxonomy, load_taxonomy
-from service.pipeline import decode
+from service.pipeline import decode_upload
 from service.privacy import PrivacyGuard
 from service.registry.registry import ModelRegistry
 from service.storage import Database, audit
@@ -98,7 +98,7 @@ class LostPropertyDesk:
         return self._embedders[name]
 
     def recognise(self, data: bytes, limits: ImageLimits) -> Recognition:
-        image, sha256, _ = decode(data, limits)
+        image, sha256, _ = decode_upload(data, limits)
         detector = self.detector()
         found = []
         if detector is not None:

@@ -74,7 +74,7 @@ class CenterFace:
         resized = cv2.resize(image_rgb, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)  # RGB, 0..255
         heatmap, log_size, offset = self.session.run(list(_OUTPUTS)[:3], {_INPUT: blob})
-        found = decode(heatmap, log_size, offset, params.conf, (th, tw))
+        found = boxes_from_output(heatmap, log_size, offset, params.conf, (th, tw))
         kept = non_max_suppression(found, params.iou, params.max_det)
         factors = np.array([w / tw, h / th, w / tw, h / th], np.float32)
         return Detections(kept.xyxy * factors, kept.confidence, kept.class_id).with_data(
@@ -82,7 +82,7 @@ class CenterFace:
         )
 
 
-def decode(
+def boxes_from_output(
     heatmap: np.ndarray, log_size: np.ndarray, offset: np.ndarray, conf: float, input_hw: tuple[int, int]
 ) -> Detections:
     """Boxes in input pixels from the (1, C, h/4, w/4) outputs: every cell whose heatmap passes `conf`."""

@@ -13,7 +13,7 @@ from PIL import Image
 
 from service.inference import DetectParams
 from service.privacy import AnonymiseConfig, Anonymiser
-from service.privacy.centerface import decode, load_centerface, packaged_model
+from service.privacy.centerface import boxes_from_output, load_centerface, packaged_model
 from service.privacy.onnx_shapes import with_free_dims
 from service.privacy.sources import centerface_source
 
@@ -26,7 +26,7 @@ def test_decoding_heatmap_size_and_offset() -> None:
     log_size[0, :, 10, 20] = [math.log(10), math.log(5)]  # height 40 px, width 20 px (x4 stride)
     offset = np.zeros((1, 2, 30, 40), np.float32)
     offset[0, :, 10, 20] = [0.25, -0.5]  # y, x, in cells
-    found = decode(heatmap, log_size, offset, conf=0.1, input_hw=(120, 160))
+    found = boxes_from_output(heatmap, log_size, offset, conf=0.1, input_hw=(120, 160))
     centre_x, centre_y = (20 - 0.5 + 0.5) * 4, (10 + 0.25 + 0.5) * 4
     assert found.xyxy.tolist() == [pytest.approx([centre_x - 10, centre_y - 20, centre_x + 10, centre_y + 20])]
     assert found.confidence.tolist() == pytest.approx([0.9]) and found.class_id.tolist() == [0]
@@ -34,7 +34,9 @@ def test_decoding_heatmap_size_and_offset() -> None:
 
 def test_boxes_are_clipped_to_the_input() -> None:
     heatmap = np.full((1, 1, 2, 2), 0.8, np.float32)
-    found = decode(heatmap, np.full((1, 2, 2, 2), math.log(10), np.float32), np.zeros((1, 2, 2, 2)), 0.5, (8, 8))
+    found = boxes_from_output(
+        heatmap, np.full((1, 2, 2, 2), math.log(10), np.float32), np.zeros((1, 2, 2, 2)), 0.5, (8, 8)
+    )
     assert found.xyxy.min() >= 0 and found.xyxy.max() <= 8 and len(found) == 4
 
 

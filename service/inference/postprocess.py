@@ -1,4 +1,5 @@
-"""Decoding of the raw ONNX output layouts of the YOLO families into candidate boxes.
+"""Post-processing of the raw ONNX output layouts of the YOLO families into candidate boxes
+(`decode` is kept for image bytes -> pixels, `service.imaging`).
 
 Three layouts exist in the wild:
 
@@ -50,7 +51,7 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     return np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
 
 
-def decode(
+def boxes_from_output(
     output: np.ndarray,
     layout: OutputLayout,
     conf: float,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.inference.decode import LayoutError, OutputLayout, decode, infer_layout
 from service.inference.detections import Detections
 from service.inference.nms import non_max_suppression
+from service.inference.postprocess import LayoutError, OutputLayout, boxes_from_output, infer_layout
 from service.inference.preprocess import letterbox
 
 
@@ -28,11 +28,11 @@ def test_yolov8_decode_picks_best_class_above_threshold() -> None:
     out[0, 4:, 0] = [0.1, 0.9, 0.3]
     out[0, :4, 1] = [10, 10, 4, 4]
     out[0, 4:, 1] = [0.2, 0.1, 0.1]  # below threshold
-    dets = decode(out, OutputLayout.YOLOV8, conf=0.25)
+    dets = boxes_from_output(out, OutputLayout.YOLOV8, conf=0.25)
     assert len(dets) == 1
     np.testing.assert_allclose(dets.xyxy[0], [40, 45, 60, 55])
     assert dets.class_id[0] == 1 and dets.confidence[0] == pytest.approx(0.9)
-    multi = decode(out, OutputLayout.YOLOV8, conf=0.25, multi_label=True)
+    multi = boxes_from_output(out, OutputLayout.YOLOV8, conf=0.25, multi_label=True)
     assert sorted(multi.class_id.tolist()) == [1, 2]
 
 
@@ -40,14 +40,14 @@ def test_yolov5_decode_multiplies_objectness() -> None:
     out = np.zeros((1, 2, 5 + 2), np.float32)
     out[0, 0] = [50, 50, 20, 20, 0.5, 0.9, 0.1]  # 0.45 for class 0
     out[0, 1] = [10, 10, 4, 4, 0.2, 1.0, 1.0]  # objectness below threshold
-    dets = decode(out, OutputLayout.YOLOV5, conf=0.25)
+    dets = boxes_from_output(out, OutputLayout.YOLOV5, conf=0.25)
     assert len(dets) == 1 and dets.class_id[0] == 0
     assert dets.confidence[0] == pytest.approx(0.45)
 
 
 def test_end2end_decode_filters_rows() -> None:
     out = np.array([[[1, 2, 3, 4, 0.8, 5], [0, 0, 1, 1, 0.1, 2]]], np.float32)
-    dets = decode(out, OutputLayout.END2END, conf=0.25)
+    dets = boxes_from_output(out, OutputLayout.END2END, conf=0.25)
     assert len(dets) == 1 and dets.class_id[0] == 5
     np.testing.assert_allclose(dets.xyxy[0], [1, 2, 3, 4])
 
