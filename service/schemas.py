@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class BBox(BaseModel):
+    """A box in pixels of the upright image (a geographic box is `service.geo.boxes.GeoBox`)."""
+
     x1: float
     y1: float
     x2: float

@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from service.geo.geojson import iso, point
-from service.storage.models import DamageRecord, Detection, Frame, RoadSegment
+from service.storage.models import DamageRecord, DetectionRecord, Frame, RoadSegment
 
 
 def photo_url(base_url: str, frame: Frame) -> str | None:
@@ -51,7 +51,7 @@ def segment_feature(segment: RoadSegment, base_url: str) -> dict[str, Any]:
     }
 
 
-def detection_properties(detection: Detection, base_url: str) -> dict[str, Any]:
+def detection_properties(detection: DetectionRecord, base_url: str) -> dict[str, Any]:
     """Flat properties: the same columns for GeoJSON and CSV."""
     frame = detection.frame
     return {
@@ -79,7 +79,7 @@ def detection_properties(detection: Detection, base_url: str) -> dict[str, Any]:
     }
 
 
-def detection_feature(detection: Detection, base_url: str) -> dict[str, Any]:
+def detection_feature(detection: DetectionRecord, base_url: str) -> dict[str, Any]:
     props = detection_properties(detection, base_url)
     feature_id = props.pop("id")
     return {"type": "Feature", "id": feature_id, "geometry": point(props["lon"], props["lat"]), "properties": props}
@@ -110,7 +110,7 @@ DETECTION_COLUMNS = (
 )
 
 
-def detections_csv(detections: list[Detection], base_url: str) -> str:
+def detections_csv(detections: list[DetectionRecord], base_url: str) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=DETECTION_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -21,7 +21,7 @@ from service.storage import Database, audit
 from service.storage.damages import DamageRepository
 from service.storage.frame_images import FrameImageStore
 from service.storage.frames import FrameRepository
-from service.storage.models import DamageRecord, Detection, Frame, RoadSegment, utcnow
+from service.storage.models import DamageRecord, DetectionRecord, Frame, RoadSegment, utcnow
 from service.storage.segments import SegmentRepository
 
 #: The drive of frames uploaded without a drive id: deduplicated like any drive, but never graded.
@@ -145,7 +145,7 @@ class FrameIngestor:
                 if ground is not None and category is not None:
                     record = self._merge(damages, frame, d.class_name, category, ground.point, d.confidence)
                 frame.detections.append(
-                    Detection(
+                    DetectionRecord(
                         key=d.id,
                         detector=d.detector,
                         detector_version=r.detector.card.version,

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.lost_property.colours import ColourShare, dominant_colours, item_pixels
-from service.lost_property.schemas import Box, CategoryOut, ColourOut, Description, SeenItem
+from service.lost_property.schemas import CategoryOut, ColourOut, Description, SeenItem
 from service.lost_property.taxonomy import Category, Taxonomy
+from service.schemas import BBox
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,6 @@ def colour_out(colour: ColourShare) -> ColourOut:
     return ColourOut(key=c.key, label_de=c.label_de, label_en=c.label_en, share=colour.share)
 
 
-def _box(xyxy: tuple[float, float, float, float]) -> Box:
+def _box(xyxy: tuple[float, float, float, float]) -> BBox:
     x1, y1, x2, y2 = (round(float(v), 1) for v in xyxy)
-    return Box(x1=x1, y1=y1, x2=x2, y2=y2)
+    return BBox(x1=x1, y1=y1, x2=x2, y2=y2)

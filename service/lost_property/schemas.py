@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from service.schemas import BBox
+
 Status = Literal["registered", "returned", "disposed"]
 KEY_PATTERN = r"^[a-z_]{1,32}$"
 
@@ -24,18 +26,11 @@ class ColourOut(BaseModel):
     share: float | None = Field(None, description="share of the item's pixels; null when set by hand")
 
 
-class Box(BaseModel):
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-
 class SeenItem(BaseModel):
     class_name: str = Field(description="the detector's class")
     category: str = Field(description="its category key")
     confidence: float
-    box: Box
+    box: BBox
 
 
 class Description(BaseModel):
@@ -43,7 +38,7 @@ class Description(BaseModel):
 
     category: CategoryOut
     colours: list[ColourOut] = Field(description="dominant colours of the main item, largest share first")
-    box: Box = Field(description="the main item in pixels of the upright photo (the whole photo if none found)")
+    box: BBox = Field(description="the main item in pixels of the upright photo (the whole photo if none found)")
     class_name: str | None = Field(None, description="the detector's class of the main item; null if none found")
     confidence: float | None = None
     detector: str | None = Field(None, description="`name@version` of the detector; null if none is installed")

@@ -8,7 +8,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from service.storage.filtering import FeatureQuery, overlaps, page, point_in_bbox
-from service.storage.models import Detection, Frame
+from service.storage.models import DetectionRecord, Frame
 
 
 class FrameRepository:
@@ -47,27 +47,27 @@ class FrameRepository:
         return list(self.session.scalars(stmt))
 
 
-def detections_query(query: FeatureQuery) -> Select[tuple[Detection]]:
+def detections_query(query: FeatureQuery) -> Select[tuple[DetectionRecord]]:
     """Positioned detections matching the filters, with their frames loaded."""
     observed = func.coalesce(Frame.captured_at, Frame.received_at)
     stmt = (
-        select(Detection)
+        select(DetectionRecord)
         .join(Frame)
-        .where(Detection.lat.is_not(None), Detection.lon.is_not(None))
-        .options(selectinload(Detection.frame))
+        .where(DetectionRecord.lat.is_not(None), DetectionRecord.lon.is_not(None))
+        .options(selectinload(DetectionRecord.frame))
     )
     if query.bbox:
-        stmt = stmt.where(point_in_bbox(Detection.lon, Detection.lat, query.bbox))
+        stmt = stmt.where(point_in_bbox(DetectionRecord.lon, DetectionRecord.lat, query.bbox))
     if query.interval:
         stmt = stmt.where(overlaps(observed, observed, query.interval))
     if query.classes:
-        stmt = stmt.where(Detection.class_name.in_(query.classes))
+        stmt = stmt.where(DetectionRecord.class_name.in_(query.classes))
     if query.detectors:
-        stmt = stmt.where(Detection.detector.in_(query.detectors))
+        stmt = stmt.where(DetectionRecord.detector.in_(query.detectors))
     if query.drive_id:
         stmt = stmt.where(Frame.drive_id == query.drive_id)
     return stmt
 
 
-def find_detections(session: Session, query: FeatureQuery) -> tuple[int, list[Detection]]:
-    return page(session, detections_query(query), query, Detection.id)
+def find_detections(session: Session, query: FeatureQuery) -> tuple[int, list[DetectionRecord]]:
+    return page(session, detections_query(query), query, DetectionRecord.id)

@@ -82,7 +82,7 @@ class Frame(Base):
     image_deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="when retention deleted the image")
     uploaded_by: Mapped[str | None] = mapped_column(String(64), doc="name of the API key that stored the frame")
 
-    detections: Mapped[list[Detection]] = relationship(back_populates="frame", cascade="all, delete-orphan")
+    detections: Mapped[list[DetectionRecord]] = relationship(back_populates="frame", cascade="all, delete-orphan")
 
     @property
     def observed_at(self) -> datetime:
@@ -113,7 +113,7 @@ class DamageRecord(Base):
     best_frame: Mapped[Frame] = relationship(lazy="selectin")  # its photo may have been deleted (retention)
 
 
-class Detection(Base):
+class DetectionRecord(Base):
     __tablename__ = "detections"
     __table_args__ = (Index("ix_detections_position", "lon", "lat"),)
 

@@ -17,7 +17,7 @@ from service.api.app import create_app
 from service.api.state import ServiceState
 from service.cli.main import main
 from service.config import Settings
-from service.storage.models import AuditEvent, DamageRecord, Detection, Frame, utcnow
+from service.storage.models import AuditEvent, DamageRecord, DetectionRecord, Frame, utcnow
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_old_images_go_their_frames_and_detections_stay(client: TestClient, tmp_
     age(state, "old", 31)
     old_files = {Path(p).name for p in images(state, "old")}
     with state.database.session() as session:
-        detections_before = session.scalar(select(func.count()).select_from(Detection))
+        detections_before = session.scalar(select(func.count()).select_from(DetectionRecord))
 
     report = state.apply_retention()
 
@@ -60,7 +60,7 @@ def test_old_images_go_their_frames_and_detections_stay(client: TestClient, tmp_
     with state.database.session() as session:
         old = session.scalars(select(Frame).where(Frame.drive_id == "old")).all()
         assert all(f.image_deleted_at is not None and f.lat is not None and f.captured_at for f in old)
-        assert session.scalar(select(func.count()).select_from(Detection)) == detections_before
+        assert session.scalar(select(func.count()).select_from(DetectionRecord)) == detections_before
         assert {d.drive_id for d in session.scalars(select(DamageRecord))} == {"old", "new"}
         deletions = session.scalars(select(AuditEvent).where(AuditEvent.action == "delete")).all()
         assert sorted(e.target for e in deletions) == sorted(f"frame:{f.id}" for f in old)

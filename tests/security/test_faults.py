@@ -23,7 +23,7 @@ from service.api.app import create_app
 from service.config import Settings
 from service.storage import database as database_module
 from service.storage import frame_images
-from service.storage.models import AuditEvent, Detection, Frame
+from service.storage.models import AuditEvent, DetectionRecord, Frame
 
 TESTS = Path(__file__).resolve().parents[1]
 JPEG = {"Content-Type": "image/jpeg"}
@@ -42,7 +42,7 @@ def _store(client: TestClient, seed: int):
 def _nothing_stored(client: TestClient) -> None:
     """No frame, detection or audit record, and no file (not even a temporary one)."""
     with client.app.state.service.database.session() as session:
-        for model in (Frame, Detection, AuditEvent):
+        for model in (Frame, DetectionRecord, AuditEvent):
             assert session.scalar(select(func.count()).select_from(model)) == 0, model.__name__
     frames = client.app.state.service.settings.data_dir / "frames"
     assert not [p for p in frames.rglob("*") if p.is_file()] if frames.exists() else True

@@ -21,7 +21,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from service.auth import Role
-from service.storage.models import AuditEvent, DamageRecord, Detection, Frame, Job, RoadSegment
+from service.storage.models import AuditEvent, DamageRecord, DetectionRecord, Frame, Job, RoadSegment
 
 JPEG = {"Content-Type": "image/jpeg"}
 
@@ -211,7 +211,7 @@ def _counts(app) -> dict[str, int]:
     with app.state.service.database.session() as session:
         return {
             m.__name__: session.scalar(select(func.count()).select_from(m))
-            for m in (Frame, Detection, DamageRecord, RoadSegment, Job, AuditEvent)
+            for m in (Frame, DetectionRecord, DamageRecord, RoadSegment, Job, AuditEvent)
         }
 
 

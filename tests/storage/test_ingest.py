@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from service.geo.geodesy import LonLat, distance_m
 from service.gis.ingest import FrameContext, FrameIngestor
 from service.storage import Database
-from service.storage.models import DamageRecord, Detection, Frame, RoadSegment
+from service.storage.models import DamageRecord, DetectionRecord, Frame, RoadSegment
 
 
 def count(db: Database, model: type) -> int:
@@ -37,7 +37,7 @@ def test_same_pothole_in_five_frames_is_one_damage_record(db: Database, ingestor
     with db.session() as session:
         best = session.get(Frame, record.best_frame_id)
         assert best is not None and best.captured_at == frame_time(9)
-        linked = session.scalars(select(Detection).where(Detection.damage_id == record.id)).all()
+        linked = session.scalars(select(DetectionRecord).where(DetectionRecord.damage_id == record.id)).all()
         assert len(linked) == 5 and {d.position_method for d in linked} == {"projected"}
     assert count(db, Frame) == frames
 
@@ -47,11 +47,11 @@ def test_uploading_the_same_frame_twice_changes_nothing(db: Database, ingestor: 
     context = FrameContext("d1", lat=here.lat, lon=here.lon, heading_deg=90.0, captured_at=frame_time(0))
     run = frame_run(1, [box_ahead("pothole", 0.8, 8.0), box_ahead("crack", 0.5, 12.0)])
     first = ingestor.ingest(run, context)
-    before = (count(db, Frame), count(db, Detection), [(r.id, r.count) for r in records(db)])
+    before = (count(db, Frame), count(db, DetectionRecord), [(r.id, r.count) for r in records(db)])
     again = ingestor.ingest(run, context)
     assert again.duplicate and not first.duplicate and again.frame_id == first.frame_id
     assert again.detections == first.detections
-    assert (count(db, Frame), count(db, Detection), [(r.id, r.count) for r in records(db)]) == before
+    assert (count(db, Frame), count(db, DetectionRecord), [(r.id, r.count) for r in records(db)]) == before
     other_drive = ingestor.ingest(run, FrameContext("d2", lat=here.lat, lon=here.lon, heading_deg=90.0))
     assert not other_drive.duplicate, "idempotency is per drive"
 
@@ -95,7 +95,7 @@ def test_exif_position_and_time_are_used_when_the_request_gives_none(db: Databas
 
 def test_frames_without_position_make_no_damage_or_segment(db: Database, ingestor: FrameIngestor) -> None:
     ingestor.ingest(frame_run(3, [box_ahead("pothole", 0.9, 5.0)]), FrameContext("d1"))
-    assert count(db, Detection) == 1 and count(db, DamageRecord) == 0 and count(db, RoadSegment) == 0
+    assert count(db, DetectionRecord) == 1 and count(db, DamageRecord) == 0 and count(db, RoadSegment) == 0
 
 
 def test_frames_without_a_drive_are_deduplicated_but_not_graded(db: Database, ingestor: FrameIngestor) -> None:
