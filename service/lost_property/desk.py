@@ -176,8 +176,8 @@ class LostPropertyDesk:
             changes = patch.model_dump(exclude_unset=True)
             if "category" in changes:
                 item.category = self._category(patch.category)
-            if "colors" in changes:
-                item.colours = self._colours(patch.colors or [])
+            if "colours" in changes:
+                item.colours = self._colours(patch.colours or [])
             for name in ("status", "found_place", "notes"):
                 if name in changes:
                     setattr(item, name, changes[name])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from service.schemas import BBox
 
@@ -76,13 +76,20 @@ class LostItemFields(BaseModel):
     found_place: str | None = Field(None, max_length=200)
     notes: str | None = Field(None, max_length=2000)
     category: str | None = Field(None, pattern=KEY_PATTERN, description="override of the recognised category")
-    colors: str | None = Field(None, max_length=200, description="comma-separated palette keys, overriding")
+    colours: str | None = Field(
+        None,
+        max_length=200,
+        validation_alias=AliasChoices("colours", "colors"),
+        description="comma-separated palette keys, overriding (`colors` is accepted too)",
+    )
 
 
 class LostItemPatch(BaseModel):
     status: Status | None = Field(None, description="omit to keep; an item always has a status")
     category: str | None = Field(None, pattern=KEY_PATTERN)
-    colors: list[str] | None = Field(None, max_length=5)
+    colours: list[str] | None = Field(
+        None, max_length=5, validation_alias=AliasChoices("colours", "colors"), description="`colors` is accepted too"
+    )
     found_at: datetime | None = None
     found_place: str | None = Field(None, max_length=200)
     notes: str | None = Field(None, max_length=2000)
@@ -101,7 +108,12 @@ class SearchFields(BaseModel):
 
     text: str | None = Field(None, max_length=500)
     category: str | None = Field(None, pattern=KEY_PATTERN)
-    color: str | None = Field(None, pattern=KEY_PATTERN)
+    colour: str | None = Field(
+        None,
+        pattern=KEY_PATTERN,
+        validation_alias=AliasChoices("colour", "color"),
+        description="`color` is accepted too",
+    )
     lost_from: datetime | None = Field(None, description="items found at or after")
     lost_to: datetime | None = Field(None, description="items found at or before")
     limit: int = Field(10, ge=1, le=100)

@@ -97,6 +97,24 @@ def test_filters_corrections_and_paging(client: TestClient) -> None:
     assert bad.status_code == 415
 
 
+def test_british_names_and_the_older_american_spellings_are_both_accepted(client: TestClient) -> None:
+    brown = register(client, bag_photo(), category="geldboerse", colours="braun")
+    black = register(client, bag_photo(), category="geldboerse", colors="schwarz")
+    assert [c["key"] for c in brown["colours"]] == ["braun"] and [c["key"] for c in black["colours"]] == ["schwarz"]
+
+    def ids(**params: str) -> list[int]:
+        return [i["id"] for i in client.get("/v1/lost-items", params=params).json()["items"]]
+
+    assert ids(colour="braun") == ids(color="braun") == [brown["id"]]
+    for name in ("colours", "colors"):
+        fixed = client.patch(f"/v1/lost-items/{brown['id']}", json={name: ["gruen"]})
+        assert [c["key"] for c in fixed.json()["colours"]] == ["gruen"], name
+        client.patch(f"/v1/lost-items/{brown['id']}", json={"colours": ["braun"]})
+    for name in ("colour", "color"):
+        found = client.post("/v1/lost-items/search", json={name: "schwarz"}).json()["candidates"]
+        assert found[0]["item"]["id"] == black["id"], name
+
+
 def test_category_and_colours_given_at_the_desk_override_recognition(client: TestClient) -> None:
     item = register(client, bag_photo(), category="geldboerse", colors="braun, schwarz", notes="Name: M. Muster")
     assert item["category"]["key"] == "geldboerse" and [c["key"] for c in item["colours"]] == ["braun", "schwarz"]

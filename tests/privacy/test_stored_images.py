@@ -95,6 +95,7 @@ def test_nothing_is_stored_without_an_anonymiser(privacy_app: Callable, tmp_path
         file = {"file": ("f.jpg", upload(scene()))}
         _refused(client.post("/v1/detect", params={"store": "true"}, files=file), "no anonymisation model")
         _refused(client.post("/v1/frames/batch", data={"drive_id": "x"}, files=[("files", ("a.jpg", b"x"))]))
+        _refused(client.post("/v1/anonymise", files=file))
         _refused(client.post("/v1/anonymize", files=file))
     assert stored_files(tmp_path / "data") == []
 
@@ -113,10 +114,11 @@ def test_faces_alone_are_not_enough_unless_configured(
     assert stripes(pixels, FACE_AT) < 3 and stripes(pixels, PLATE_AT) > 20  # as configured: faces only
 
 
-def test_anonymize_returns_a_clean_jpeg(privacy_app: Callable, privacy_weights: Path, anonymiser: Anonymiser) -> None:
+def test_anonymise_returns_a_clean_jpeg(privacy_app: Callable, privacy_weights: Path, anonymiser: Anonymiser) -> None:
+    """Also under the older spelling /v1/anonymize (an alias)."""
     rgb = scene(2)
     with privacy_app(privacy_weights) as client:
-        r = client.post("/v1/anonymize", files={"file": ("f.jpg", upload(rgb), "image/jpeg")})
+        r = client.post("/v1/anonymise", files={"file": ("f.jpg", upload(rgb), "image/jpeg")})
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         assert_anonymised_copy(r.content, rgb, anonymiser)
         raw = client.post("/v1/anonymize", content=upload(rgb), headers={"Content-Type": "image/jpeg"})

@@ -1,4 +1,6 @@
-"""POST /v1/anonymize: a photo in, the same photo out with faces and licence plates obscured."""
+"""POST /v1/anonymise: a photo in, the same photo out with faces and licence plates obscured.
+
+`/v1/anonymize`, the older spelling, stays an alias (the public API spells British, docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -36,8 +38,16 @@ _RESPONSES = {
 }
 
 
-@router.post("/anonymize", response_model=AnonymiseReport, openapi_extra=_UPLOAD_BODY, responses=_RESPONSES)
-async def anonymize(
+@router.post("/anonymise", response_model=AnonymiseReport, openapi_extra=_UPLOAD_BODY, responses=_RESPONSES)
+@router.post(
+    "/anonymize",
+    response_model=AnonymiseReport,
+    openapi_extra=_UPLOAD_BODY,
+    responses=_RESPONSES,
+    deprecated=True,
+    summary="Anonymise (old spelling of POST /v1/anonymise)",
+)
+async def anonymise(
     request: Request,
     state: ReadyState,
     report: Annotated[bool, Query(description="Return the obscured regions as JSON instead of the image")] = False,

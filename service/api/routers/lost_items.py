@@ -105,7 +105,7 @@ async def describe_photo(request: Request, state: ReadyState) -> Description:
 )
 async def register_item(request: Request, state: ReadyState, principal: CurrentPrincipal) -> LostItemOut:
     """Register a found item from its photo (multipart `photo`; optional `found_at`, `found_place`,
-    `notes`, `category` and `colors` overriding what is recognised). The photo is stored anonymised."""
+    `notes`, `category` and `colours` overriding what is recognised). The photo is stored anonymised."""
     state.privacy.for_storage()  # 503 anonymiser_unavailable before the upload is read
     fields, rec = await _recognise(request, state, LostItemFields, photo_required=True)
     assert rec is not None  # a photo is required
@@ -114,7 +114,7 @@ async def register_item(request: Request, state: ReadyState, principal: CurrentP
         found_place=fields.found_place,
         notes=fields.notes,
         category=fields.category,
-        colours=[c.strip() for c in fields.colors.split(",") if c.strip()] if fields.colors else None,
+        colours=[c.strip() for c in fields.colours.split(",") if c.strip()] if fields.colours else None,
     )
     with _invalid_as_422():
         return await state.run_inference(lambda: state.desk.register(rec, item, principal))
@@ -125,7 +125,10 @@ def list_items(
     state: State,
     principal: CurrentPrincipal,
     category: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
-    color: Annotated[str | None, Query(pattern=KEY_PATTERN, description="palette key, e.g. schwarz")] = None,
+    colour: Annotated[str | None, Query(pattern=KEY_PATTERN, description="palette key, e.g. schwarz")] = None,
+    color: Annotated[
+        str | None, Query(pattern=KEY_PATTERN, deprecated=True, description="old spelling of colour")
+    ] = None,
     status: Status | None = None,
     q: Annotated[str | None, Query(max_length=500, description="free text, German or English")] = None,
     found_from: datetime | None = None,
@@ -135,7 +138,7 @@ def list_items(
 ) -> LostItemPage:
     """The register, most recently found first; every filter narrows (`q`: every word must match)."""
     words = tuple(frozenset(o) for o in vocabulary(state.desk.taxonomy).query(q or ""))
-    query = LostItemQuery(category, color, status, words, found_from, found_to, limit, offset)
+    query = LostItemQuery(category, colour or color, status, words, found_from, found_to, limit, offset)
     matched, items = state.desk.find(query, principal)
     return LostItemPage(items=items, matched=matched, limit=limit, offset=offset)
 
@@ -154,12 +157,12 @@ def list_items(
     responses=_UPLOAD_ERRORS,
 )
 async def search_items(request: Request, state: ReadyState, principal: CurrentPrincipal) -> SearchResult:
-    """Rank registered items against a description (`text`, `category`, `color`, `lost_from`,
+    """Rank registered items against a description (`text`, `category`, `colour`, `lost_from`,
     `lost_to`) and/or a photo of the lost item (multipart `photo`), with the reasons."""
     fields, rec = await _recognise(request, state, SearchFields, photo_required=False)
     query = LostItemQuery(status="registered", found_from=fields.lost_from, found_to=fields.lost_to)
     ranked = await run_in_threadpool(
-        state.desk.search, fields.text, fields.category, fields.color, query, rec, fields.limit, principal
+        state.desk.search, fields.text, fields.category, fields.colour, query, rec, fields.limit, principal
     )
     return SearchResult(
         query_description=rec.description if rec else None,

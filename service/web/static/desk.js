@@ -51,7 +51,7 @@ $("capture").addEventListener("submit", async (event) => {
     const item = await call("/v1/lost-items", {
       method: "POST",
       body: photoForm({
-        category: data.get("category"), colors: data.get("colors"), found_place: data.get("found_place"),
+        category: data.get("category"), colours: data.get("colours"), found_place: data.get("found_place"),
         notes: data.get("notes"), found_at: foundAt,
       }),
     });
