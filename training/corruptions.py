@@ -110,7 +110,7 @@ def downscale(
     """
     h, w = img.shape[:2]
     if canvas is None:
-        canvas = cv2.GaussianBlur(img, (0, 0), max(h, w) / 40)
+        canvas = cv2.GaussianBlur(img, (0, 0), max(h, w) / 10)
     ch, cw = canvas.shape[:2]
     sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.zeros(0)
     target = rng.uniform(*SMALL_SIDE)
