@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import yaml
 
-from training.datasets.layout import is_image, label_path_for, read_yolo_label
+from training.datasets.layout import is_image, label_path_for, place_file, read_yolo_label
 
 HOLDOUT = Path(__file__).resolve().parents[1] / "datasets" / "graffiti_walls" / "images.txt"
 FONTS = (
@@ -455,11 +455,7 @@ def _link_split(src: Path, out: Path, split: str, skip: set[str]) -> int:
         if image.stem in skip:
             continue
         dst = out / "images" / split / image.name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(image, dst)
-        except OSError:
-            shutil.copy2(image, dst)
+        place_file(image, dst)
         label = label_path_for(dst)
         label.parent.mkdir(parents=True, exist_ok=True)
         source = label_path_for(image)
