@@ -52,28 +52,21 @@ MIN_BOX_PX = (6.0, 4.0)  # width, height: smaller rendered potholes are not labe
 
 
 @dataclass(frozen=True)
-class Source:
-    """One road photo of the real train split: its image and pothole boxes (pixel xyxy)."""
+class Photo:
+    """A photo and its boxes of one class (normalised xc, yc, w, h, so a resized copy still fits)."""
 
     image: Path
     boxes: tuple[tuple[float, float, float, float], ...]
 
-
-@dataclass(frozen=True)
-class Plate:
-    """A photo with licence plates (normalised xc, yc, w, h): cars for views, crops below the plate."""
-
-    image: Path
-    plates: tuple[tuple[float, float, float, float], ...]
-
-    def read(self, rng: random.Random) -> tuple[np.ndarray | None, tuple[float, float, float, float]]:
-        """The image and one of its plates in pixels (x1, y1, x2, y2)."""
+    def read(self) -> tuple[np.ndarray | None, list[tuple[float, float, float, float]]]:
+        """The image (BGR) and its boxes in pixels (x1, y1, x2, y2)."""
         image = cv2.imread(str(self.image))
         if image is None:
-            return None, (0, 0, 0, 0)
+            return None, []
         h, w = image.shape[:2]
-        xc, yc, bw, bh = rng.choice(self.plates)
-        return image, ((xc - bw / 2) * w, (yc - bh / 2) * h, (xc + bw / 2) * w, (yc + bh / 2) * h)
+        return image, [
+            ((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h) for x, y, bw, bh in self.boxes
+        ]
 
 
 @dataclass(frozen=True)
@@ -89,8 +82,8 @@ class Task:
 class Pools:
     """What the generators draw from (shared read-only with the worker processes)."""
 
-    roads: list[Source]
-    plates: list[Plate]
+    roads: list[Photo]  # potholes
+    plates: list[Photo]  # licence plates
     streets: list[Path]
     scenery: list[Path]
     seed: int
@@ -118,13 +111,6 @@ def _yolo_rows(label: Path) -> np.ndarray:
     return np.loadtxt(text.splitlines(), ndmin=2).reshape(-1, 5) if text.strip() else np.zeros((0, 5))
 
 
-def _xyxy(rows: np.ndarray, width: int, height: int) -> list[tuple[float, float, float, float]]:
-    out = []
-    for _, xc, yc, w, h in rows:
-        out.append(((xc - w / 2) * width, (yc - h / 2) * height, (xc + w / 2) * width, (yc + h / 2) * height))
-    return out
-
-
 def _label_of(image: Path) -> Path:
     parts = list(image.parts)
     parts[len(parts) - 1 - parts[::-1].index("images")] = "labels"
@@ -145,35 +131,31 @@ def _image_of(src: Path, split: str, stem: str) -> Path:
     raise FileNotFoundError(f"no image for {stem} in {folder}")
 
 
-def _plates(root: Path) -> list[Plate]:
+def _photos(folder: Path, cls: int) -> list[Photo]:
+    """Photos of `folder` (images/train) with at least one box of class `cls`."""
+    out = []
+    for image in sorted(folder.glob("*.jpg")):
+        rows = _yolo_rows(_label_of(image))
+        rows = rows[rows[:, 0] == cls]
+        if len(rows):
+            out.append(Photo(image, tuple(tuple(r) for r in rows[:, 1:].tolist())))
+    return out
+
+
+def _plates(root: Path) -> list[Photo]:
     data = yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8")) or {}
     names = data.get("names", {})
     names = [names[k] for k in sorted(names, key=int)] if isinstance(names, dict) else list(names)
     if PLATE_CLASS not in names:
         return []
-    cls = names.index(PLATE_CLASS)
-    out = []
-    for image in sorted((root / "images" / "train").glob("*.jpg")):
-        rows = _yolo_rows(_label_of(image))
-        rows = rows[rows[:, 0] == cls] if len(rows) else rows
-        if len(rows):
-            out.append(Plate(image, tuple(tuple(r) for r in rows[:, 1:].tolist())))
-    return out
+    return _photos(root / "images" / "train", names.index(PLATE_CLASS))
 
 
 def load_pools(src: Path, negatives: list[Path], held_out: tuple[str, ...], seed: int) -> Pools:
     """Road photos with potholes (train split, held-out sources excluded), plate photos, street photos."""
-    roads = []
-    for row in read_manifest(src):
-        if row["split"] != "train" or row["source"] in held_out or int(row.get("n_pothole") or 0) == 0:
-            continue
-        image = _image_of(src, "train", row["file_stem"])
-        rows = _yolo_rows(_label_of(image))
-        rows = rows[rows[:, 0] == POTHOLE]
-        w, h = int(row["w"]), int(row["h"])
-        if len(rows):
-            roads.append(Source(image, tuple(_xyxy(rows, w, h))))
-    plates: list[Plate] = []
+    kept = {r["file_stem"] for r in read_manifest(src) if r["split"] == "train" and r["source"] not in held_out}
+    roads = [p for p in _photos(src / "images" / "train", POTHOLE) if p.image.stem in kept]
+    plates: list[Photo] = []
     streets: list[Path] = []
     scenery: list[Path] = []
     for root in negatives:
@@ -266,8 +248,7 @@ def synthetic_asphalt(rng: np.random.Generator, shape: tuple[int, int]) -> np.nd
 def _asphalt_crop(rng: random.Random, pools: Pools) -> np.ndarray | None:
     """A pothole-free rectangle of a real road photo (boxes grown by 15 %), or None if none fits."""
     for _ in range(4):
-        src = rng.choice(pools.roads)
-        image = cv2.imread(str(src.image))
+        image, boxes = rng.choice(pools.roads).read()
         if image is None:
             continue
         h, w = image.shape[:2]
@@ -279,7 +260,7 @@ def _asphalt_crop(rng: random.Random, pools: Pools) -> np.ndarray | None:
                 or x > bx2 + 0.15 * (bx2 - bx1)
                 or y + ch < by1 - 0.15 * (by2 - by1)
                 or y > by2 + 0.15 * (by2 - by1)
-                for bx1, by1, bx2, by2 in src.boxes
+                for bx1, by1, bx2, by2 in boxes
             )
             if clear and min(cw, ch) >= 48:
                 return image[y : y + ch, x : x + cw].copy()
@@ -380,9 +361,12 @@ def draw_distractors(
 def _car_crop(rng: random.Random, pools: Pools) -> np.ndarray | None:
     """A car around its licence plate: about 3.6 plate widths wide, roof to a bit below the bumper."""
     for _ in range(5):
-        image, (x1, y1, x2, y2) = rng.choice(pools.plates).read(rng)
+        image, plates = rng.choice(pools.plates).read()
+        if image is None:
+            continue
+        x1, y1, x2, y2 = rng.choice(plates)
         pw = x2 - x1
-        if image is None or pw < 30:
+        if pw < 30:
             continue
         cx = (x1 + x2) / 2
         left, right = int(cx - 1.8 * pw), int(cx + 1.8 * pw)
@@ -491,10 +475,11 @@ def _lay_pothole(
     canvas: np.ndarray, cam: Camera, rng: random.Random, pools: Pools, x0: float, z0: float
 ) -> list[tuple[float, ...]]:
     """Crop a road photo around its potholes and lay it flat at (x0, z0); return the transformed boxes."""
-    src = rng.choice(pools.roads)
-    image = cv2.imread(str(src.image))
+    image, pothole_boxes = rng.choice(pools.roads).read()
+    if image is None:
+        return []
     h, w = image.shape[:2]
-    b = np.array(src.boxes)
+    b = np.array(pothole_boxes)
     ux1, uy1, ux2, uy2 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
     mx, my = rng.uniform(0.15, 0.5) * (ux2 - ux1), rng.uniform(0.15, 0.5) * (uy2 - uy1)
     cx1, cy1 = int(max(0, ux1 - mx)), int(max(0, uy1 - my))
@@ -511,7 +496,7 @@ def _lay_pothole(
     hom = cam.ground_to_image @ a
     _warp_onto(canvas, crop, hom, _feather(*crop.shape[:2], 0.08), rng.uniform(0.3, 0.8))
     boxes = []
-    for x1, y1, x2, y2 in src.boxes:
+    for x1, y1, x2, y2 in pothole_boxes:
         local = ((x1 - cx1) * scale, (y1 - cy1) * scale, (x2 - cx1) * scale, (y2 - cy1) * scale)
         pts = _project(hom, _ellipse_points(local))
         bx1, by1 = pts.min(0)
@@ -581,9 +566,10 @@ def render_negative(kind: str, rng: random.Random, pools: Pools) -> np.ndarray |
         return cv2.imread(str(rng.choice(pools.streets)))
     if kind == "under":
         for _ in range(5):
-            image, (x1, y1, x2, _) = rng.choice(pools.plates).read(rng)
+            image, plates = rng.choice(pools.plates).read()
             if image is None:
                 continue
+            x1, y1, x2, _ = rng.choice(plates)
             h, w = image.shape[:2]
             pw = x2 - x1
             top, left, right = int(y1 - 0.6 * pw), int(max(0, x1 - 1.8 * pw)), int(min(w, x2 + 1.8 * pw))
