@@ -43,6 +43,8 @@ import cv2
 import numpy as np
 import yaml
 
+from training.datasets.layout import IMAGE_SUFFIXES
+
 HELD_OUT = ("jero/dashcam",)
 NEGATIVE_DATASETS = ("graffiti", "anonymize")
 PLATE_CLASS = "licence_plate"
@@ -125,7 +127,7 @@ def read_manifest(src: Path) -> list[dict[str, str]]:
 
 def _image_of(src: Path, split: str, stem: str) -> Path:
     folder = src / "images" / split
-    for suffix in (".jpg", ".jpeg", ".png"):
+    for suffix in sorted(IMAGE_SUFFIXES):  # the shared photos, or re-encoded copies of them
         if (folder / f"{stem}{suffix}").is_file():
             return folder / f"{stem}{suffix}"
     raise FileNotFoundError(f"no image for {stem} in {folder}")
