@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 import yaml
 
-from training.datasets.layout import IMAGE_SUFFIXES
+from training.datasets.layout import IMAGE_SUFFIXES, is_image
 
 HELD_OUT = ("jero/dashcam",)
 NEGATIVE_DATASETS = ("graffiti", "anonymize")
@@ -133,10 +133,15 @@ def _image_of(src: Path, split: str, stem: str) -> Path:
     raise FileNotFoundError(f"no image for {stem} in {folder}")
 
 
+def _images(folder: Path) -> list[Path]:
+    """The photos of a split folder: the shared JPEGs or re-encoded copies of them."""
+    return sorted(p for p in folder.iterdir() if is_image(p))
+
+
 def _photos(folder: Path, cls: int) -> list[Photo]:
     """Photos of `folder` (images/train) with at least one box of class `cls`."""
     out = []
-    for image in sorted(folder.glob("*.jpg")):
+    for image in _images(folder):
         rows = _yolo_rows(_label_of(image))
         rows = rows[rows[:, 0] == cls]
         if len(rows):
@@ -163,7 +168,7 @@ def load_pools(src: Path, negatives: list[Path], held_out: tuple[str, ...], seed
     for root in negatives:
         found = _plates(root)
         plates.extend(found)
-        photos = sorted((root / "images" / "train").glob("*.jpg"))
+        photos = _images(root / "images" / "train")
         streets.extend(photos)
         if not found:  # close-ups of cars make poor scenery: cars are parked at their scale instead
             scenery.extend(photos)
