@@ -79,6 +79,12 @@ class Anonymiser:
         wanted = set(names)
         return Anonymiser([s for s in self.sources if s.name in wanted], self.config)
 
+    def with_source(self, source: Source) -> Anonymiser:
+        """The same anonymiser with `source` in place of its namesake (or added): to measure a candidate model."""
+        if all(s.name != source.name for s in self.sources):
+            return Anonymiser([*self.sources, source], self.config)
+        return Anonymiser([source if s.name == source.name else s for s in self.sources], self.config)
+
     def find(self, rgb: np.ndarray) -> list[Region]:
         h, w = rgb.shape[:2]
         tiling = max(w, h) >= self.config.tile_min_side
