@@ -89,7 +89,7 @@ def test_api_definition_as_html_is_served_locally(client: TestClient) -> None:
     for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css"):
         assert f"'{asset}'" in page.text or f'"{asset}"' in page.text
         assert client.get(asset).status_code == 200
-    assert "api?f=json" in page.text
+    assert "api?f=json" in page.text and '"validatorUrl": null' in page.text, "no validator badge from elsewhere"
     assert client.get("/ogc/api", params={"f": "json"}).json()["openapi"].startswith("3.0")
 
 
