@@ -6,19 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from gis_helpers import live_server, seeded_app
-from test_map_page import browser  # noqa: F401 - the shared Chromium fixture
+from test_map_page import browser, watched_page  # noqa: F401 - the shared Chromium fixture
 
 
 def test_swagger_ui_shows_and_calls_the_ogc_api(browser, tmp_path: Path) -> None:  # noqa: F811
     (tmp_path / "weights").mkdir()
     app = seeded_app(f"sqlite:///{tmp_path / 'ogc.db'}", tmp_path / "data", tmp_path / "weights")
     with live_server(app) as base:
-        page = browser.new_page()
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{base}/ogc/api?f=html")
+        page, requests, errors = watched_page(browser, f"{base}/ogc/api?f=html")
         page.wait_for_selector(".opblock-summary-path", timeout=30_000)
         paths = page.locator(".opblock-summary-path").all_inner_texts()
         assert "/collections/{collectionId}/items" in [p.strip() for p in paths]
