@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from service.geo.precision import published
+
 
 def iso(t: datetime | None) -> str | None:
     """RFC 3339 with `Z` for UTC, as feature properties carry times."""
@@ -12,4 +14,8 @@ def iso(t: datetime | None) -> str | None:
 
 
 def point(lon: float, lat: float) -> dict[str, Any]:
-    return {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
+    return {"type": "Point", "coordinates": [published(lon), published(lat)]}
+
+
+def line(coordinates: list[list[float]]) -> dict[str, Any]:
+    return {"type": "LineString", "coordinates": [[published(lon), published(lat)] for lon, lat in coordinates]}
