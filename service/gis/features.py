@@ -7,6 +7,7 @@ import io
 from datetime import datetime
 from typing import Any
 
+from service.review.status import HUMAN_CONFIRMED
 from service.storage.models import DamageRecord, Detection, Frame, RoadSegment
 
 
@@ -37,6 +38,8 @@ def damage_feature(record: DamageRecord, base_url: str) -> dict[str, Any]:
             "max_confidence": round(record.max_confidence, 4),
             "best_frame_id": record.best_frame_id,
             "photo": photo_url(base_url, record.best_frame),
+            "review_status": record.review_status,
+            "human_confirmed": record.review_status in HUMAN_CONFIRMED,
         },
     }
 
@@ -69,6 +72,10 @@ def detection_properties(detection: Detection, base_url: str) -> dict[str, Any]:
         "detector_version": detection.detector_version,
         "class": detection.class_name,
         "confidence": detection.confidence,
+        "review_status": detection.review_status,
+        "human_confirmed": detection.review_status in HUMAN_CONFIRMED,
+        "reviewed_at": iso(detection.reviewed_at),
+        "model_class": detection.model_class_name or (detection.class_name if detection.detector_version else None),
         "lon": round(detection.lon, 7) if detection.lon is not None else None,
         "lat": round(detection.lat, 7) if detection.lat is not None else None,
         "position_method": detection.position_method,
@@ -100,6 +107,10 @@ DETECTION_COLUMNS = (
     "detector_version",
     "class",
     "confidence",
+    "review_status",
+    "human_confirmed",
+    "reviewed_at",
+    "model_class",
     "lon",
     "lat",
     "position_method",

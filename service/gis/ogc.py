@@ -12,6 +12,7 @@ from typing import Any
 from service.gis.collections import COLLECTIONS, Collection, Extent
 from service.gis.features import iso
 from service.gis.filters import DEFAULT_LIMIT, MAX_LIMIT
+from service.review.status import STATUSES
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -140,6 +141,14 @@ def openapi(root: str) -> dict[str, Any]:
         param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "index of the first feature"),
         param("class", "query", {"type": "string"}, "comma-separated class names (damage collections)"),
         param("drive_id", "query", {"type": "string"}, "only features of this drive"),
+        param(
+            "review_status",
+            "query",
+            {"type": "array", "items": {"type": "string", "enum": list(STATUSES)}},
+            "comma-separated review states of the damage records (damage collections)",
+            style="form",
+            explode=False,
+        ),
     ]
 
     def get(summary: str, media: str, parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
