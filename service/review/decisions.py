@@ -101,6 +101,7 @@ class ReviewDesk:
         detection.reviewed_by, detection.reviewed_at = principal.name, utcnow()
         audit.record(session, principal, action, f"detection:{detection.id}")
         self.ingestor.replace(session, detection)
+        session.refresh(detection.frame, ["detections"])  # loaded for the caller: the session ends on return
         return detection
 
     def _correct(self, session: Session, detection: Detection, decision: Decision) -> None:
