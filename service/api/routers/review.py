@@ -14,6 +14,7 @@ from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import DbSession, State
 from service.api.errors import ApiError
 from service.api.feature_filters import Bbox, Classes, Datetime, Detectors, DriveId
+from service.api.routers.frames import send_frame_image
 from service.api.state import ServiceState
 from service.auth import Role
 from service.gis.filters import InvalidFilter, parse_bbox, parse_datetime, parse_name, parse_names
@@ -22,8 +23,6 @@ from service.review.dataset import export_reviewed
 from service.review.decisions import Decision, ReviewDesk, ReviewRefused
 from service.review.schemas import DecisionIn, MissedIn, ReviewItem, ReviewPage
 from service.review.status import UNREVIEWED
-from service.storage import audit
-from service.storage.frames import FrameRepository
 from service.storage.models import MAX_ROW_ID
 from service.storage.reviews import QueueQuery, find_queue
 
@@ -115,13 +114,7 @@ def add_missed(frame_id: FrameId, body: MissedIn, state: State, principal: Curre
 @router.get("/frames/{frame_id}/image", response_class=FileResponse, dependencies=[allow(Role.INSPECTOR)])
 def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> FileResponse:
     """A stored (anonymised) frame for reviewing any drive's detections; every read is audited."""
-    with state.database.transaction() as session:
-        frame = FrameRepository(session).get(frame_id)
-        path = state.ingestor.images.path(frame.image_path) if frame and frame.image_path else None
-        if path is None or not path.is_file():
-            raise ApiError(404, "not_found", f"no stored image for frame {frame_id}")
-        audit.record(session, principal, audit.READ, f"frame:{frame_id}")
-    return FileResponse(path, media_type="image/jpeg")
+    return send_frame_image(state, principal, frame_id, lambda _frame: True)
 
 
 @router.get(

@@ -2,7 +2,7 @@
 // change the class, drag or resize the box, or draw an object the model missed, by mouse or keys.
 // The API key comes as /ui/review#key=... (kept for this tab only, never sent in a URL).
 "use strict";
-// apiKey(), KEY and AUTH come from api_key.js, loaded before this file.
+// apiKey(), KEY, AUTH and call() come from api_key.js, loaded before this file.
 
 const $ = (id) => document.getElementById(id);
 const STATUS_DE = {
@@ -16,13 +16,6 @@ window.stadtblick = queue;
 function status(text) { $("status").textContent = text; }
 function setState(state) { document.body.dataset.state = state; }
 function current() { return queue.items[queue.index]; }
-
-async function call(url, options = {}) {
-  const response = await fetch(url, { ...options, headers: { ...AUTH, ...(options.headers || {}) } });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body?.error?.message || `HTTP ${response.status}`);
-  return body;
-}
 
 async function loadQueue() {
   setState("loading");
