@@ -107,6 +107,8 @@ def test_roles_and_bad_input(setup) -> None:
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), body
     assert decide(client, k["inspector"], 999_999, action="confirm").status_code == 404
     assert client.get("/v1/review/queue", headers=k["inspector"]).json()["items"][0]["review_status"] == "unreviewed"
+    ogc_params = client.get("/ogc/api", headers=k["gis"]).json()["paths"]["/collections/{collectionId}/items"]
+    assert "review_status" in {p["name"] for p in ogc_params["get"]["parameters"]}
     for url in ("/ogc/collections/road_damage/items", "/v1/review/queue"):
         r = client.get(
             url, params={"review_status": "maybe"} if "ogc" in url else {"status": "maybe"}, headers=k["admin"]
