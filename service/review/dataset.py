@@ -9,12 +9,11 @@ nothing left teaches "no damage here").
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
@@ -35,7 +34,6 @@ EXPORT = "export"  # the audit action, per frame
 
 @dataclass(frozen=True)
 class ReviewExport:
-    zip_bytes: bytes
     frames: int
     boxes: int
 
@@ -44,14 +42,15 @@ def export_reviewed(
     session: Session,
     images: FrameImageStore,
     principal: Principal,
+    out: BinaryIO,
     detector: str,
     drive_id: str | None = None,
     interval: Interval | None = None,
 ) -> ReviewExport:
-    """Zip the reviewed frames; each exported frame is in the audit log (action `export`)."""
+    """Zip the reviewed frames into `out` (a file: a drive's frames need not fit in memory);
+    each exported frame is in the audit log (action `export`)."""
     entries: list[dict[str, Any]] = []
     dates: dict[str, set[str]] = defaultdict(set)
-    out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:  # JPEGs do not compress further
         for frame in reviewed_frames(session, detector, drive_id, interval):
             path = images.path(frame.image_path or "")
@@ -74,7 +73,7 @@ def export_reviewed(
             "frames": entries,
         }
         zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return ReviewExport(out.getvalue(), len(entries), sum(len(e["boxes"]) for e in entries))
+    return ReviewExport(len(entries), sum(len(e["boxes"]) for e in entries))
 
 
 def _frame_entry(frame: Frame, detector: str, file: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ roles, audit log, bad input, and the export that `stadtblick train import` reads
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def test_decisions_steer_records_grades_exports_and_training_data(setup, tmp_pat
     )
 
     data_yaml, boxes = import_review(client, k["admin"], tmp_path)
+    assert not list(Path(tempfile.gettempdir()).glob("review-export-*")), "the served zip is removed"
     assert boxes == {("pothole", 128, 160, 192, 224), ("crack", 128, 160, 192, 224), ("crack", 100, 150, 180, 230)}
     provenance = json.loads((data_yaml.parent / "provenance.json").read_text())
     assert provenance["sources"][0]["spec"].startswith("review:")

@@ -4,11 +4,14 @@ service.review; this module speaks HTTP."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import DbSession, State
@@ -120,7 +123,7 @@ def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) ->
 @router.get(
     "/export",
     dependencies=[allow()],
-    response_class=Response,
+    response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "manifest.json and images/"}},
 )
 def export(
@@ -130,21 +133,25 @@ def export(
     detector: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="e.g. road_damage")],
     drive_id: DriveId = None,
     datetime_: Datetime = None,
-) -> Response:
+) -> FileResponse:
     """The reviewed frames of a detector as a training source (admins): a zip for
     `stadtblick train import --source review:FILE.zip` (docs/training.md)."""
     try:
         drive, interval = parse_name(drive_id, "drive_id"), parse_datetime(datetime_)
     except InvalidFilter as exc:
         raise ApiError(400, "invalid_parameter", str(exc)) from exc
-    result = export_reviewed(session, state.ingestor.images, principal, detector, drive, interval)
-    name = f"review-{detector}{f'-{drive}' if drive else ''}.zip"
-    return Response(
-        result.zip_bytes,
+    fd, name = tempfile.mkstemp(prefix="review-export-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            result = export_reviewed(session, state.ingestor.images, principal, out, detector, drive, interval)
+    except BaseException:
+        os.unlink(name)
+        raise
+    filename = f"review-{detector}{f'-{drive}' if drive else ''}.zip"
+    return FileResponse(
+        name,
         media_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Review-Frames": str(result.frames),
-            "X-Review-Boxes": str(result.boxes),
-        },
+        filename=filename,
+        headers={"X-Review-Frames": str(result.frames), "X-Review-Boxes": str(result.boxes)},
+        background=BackgroundTask(os.unlink, name),
     )
