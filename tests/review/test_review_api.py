@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from review_helpers import DRIVE, damage_statuses, grades, import_review, keys, review_app, store_drive
 
 from service.storage.models import Detection
+from training.cli import main as train_main
 
 
 @pytest.fixture
@@ -80,6 +81,13 @@ def test_decisions_steer_records_grades_exports_and_training_data(setup, tmp_pat
     assert provenance["sources"][0]["spec"].startswith("review:")
     assert provenance["sources"][0]["drives"] == {DRIVE: ["2025-05-01"]}
     assert sum(provenance["split"]["images"].values()) == 4, "the rejected pothole's frame stays, without boxes"
+
+    # The same drive as a held-out test source: everything in val, still a valid dataset.
+    held_out = tmp_path / "held-out"
+    spec = f"review:{tmp_path / 'review-r1.zip'}"
+    args = ["import", "--source", spec, "--detector", "road_damage", "--val-fraction", "1", "--out", str(held_out)]
+    assert train_main(args) == 0 and train_main(["validate", str(held_out / "data.yaml")]) == 0
+    assert json.loads((held_out / "provenance.json").read_text())["split"]["images"] == {"val": 4}
 
 
 def test_roles_and_bad_input(setup) -> None:
