@@ -163,15 +163,11 @@ class FrameIngestor:
         frame = detection.frame
         damages = DamageRepository(session)
         before = detection.damage_id
-        detection.damage_id = None
-        session.flush()
-        if before is not None:
-            damages.refresh(before)
         position = LonLat(frame.lon, frame.lat) if frame.lon is not None and frame.lat is not None else None
-        self._place(damages, frame, detection, position, frame.heading_deg)
+        self._place(damages, frame, detection, position, frame.heading_deg)  # usually back into `before`: same id
         session.flush()
-        if detection.damage_id is not None:
-            damages.refresh(detection.damage_id)
+        for record_id in {before, detection.damage_id} - {None}:
+            damages.refresh(record_id)
         if position is not None:
             self._regrade(session, frame.drive_id)
 

@@ -35,15 +35,17 @@ def test_rejecting_sightings_recomputes_then_deletes_the_record(db: Database, in
     desk = ReviewDesk(db, ingestor, lambda _detector: ["pothole", "crack"])
 
     desk.decide(ADMIN, best.id, Decision("reject"))
-    (record,), _, _ = state(db)
+    (after,), _, _ = state(db)
+    assert after.id == record.id, "GIS clients keep the feature id"
+    record = after
     assert record.count == 2 and record.review_status == "unreviewed"
     assert record.best_frame_id == second.frame_id and record.max_confidence == second.confidence
     assert record.lon == pytest.approx((second.lon + third.lon) / 2, abs=1e-9)
     assert record.lat == pytest.approx((second.lat + third.lat) / 2, abs=1e-9)
 
     desk.decide(ADMIN, second.id, Decision("confirm"))
-    (record,), _, _ = state(db)
-    assert record.review_status == "confirmed"
+    (confirmed,), _, _ = state(db)
+    assert (confirmed.id, confirmed.count, confirmed.review_status) == (record.id, 2, "confirmed")
     desk.decide(ADMIN, third.id, Decision("correct", class_name="crack"))
     records, _, _ = state(db)
     assert sorted((r.class_name, r.count, r.review_status) for r in records) == [
