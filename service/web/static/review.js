@@ -63,6 +63,7 @@ function show() {
     return [dt, dd];
   }));
   const img = $("frame");
+  $("stage").style.maxWidth = `calc((100vh - 8rem) * ${item.width / item.height})`;  // the whole frame in view
   setState("loading");
   img.onload = () => {
     $("box").hidden = false;
