@@ -311,7 +311,7 @@ def add_tags(rng: np.random.Generator, wall: Wall) -> list[tuple[int, int, int, 
         if r < 0.5:
             height = rng.uniform(10, 60)  # small tags, the cleaning service's daily work
         elif r < 0.85:
-            height = rng.uniform(40, 0.25 * H)
+            height = rng.uniform(40, max(40.0, 0.25 * H))  # numpy 2.5 refuses high < low
         else:
             height = rng.uniform(0.15, 0.45) * H  # throw-ups and pieces
         letter_h = int(np.clip(height * 2, 24, 160))  # draw at >= the final size, then scale down

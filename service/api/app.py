@@ -30,7 +30,7 @@ from service.api.routers import (
 )
 from service.api.state import ServiceState
 from service.config import Settings
-from service.web import STATIC_DIR
+from service.web import STATIC_DIR, SWAGGER_UI_DIR, SWAGGER_UI_URL
 
 log = logging.getLogger(__name__)
 
@@ -82,4 +82,5 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     for module in (detect, anonymize, frames, lost_items, exports, ogc, review, ui, models, audit, health):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.mount(SWAGGER_UI_URL, StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
     return app
