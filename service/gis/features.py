@@ -8,6 +8,7 @@ from typing import Any
 
 from service.geo.geojson import iso, line, point
 from service.geo.precision import published
+from service.review_status import HUMAN_CONFIRMED, REJECTED, STATUSES
 from service.storage.models import DamageRecord, DetectionRecord, Frame, RoadSegment
 
 
@@ -30,6 +31,8 @@ def damage_feature(record: DamageRecord, base_url: str) -> dict[str, Any]:
             "max_confidence": round(record.max_confidence, 4),
             "best_frame_id": record.best_frame_id,
             "photo": photo_url(base_url, record.best_frame),
+            "review_status": record.review_status,
+            "human_confirmed": record.review_status in HUMAN_CONFIRMED,
         },
     }
 
@@ -69,6 +72,13 @@ DAMAGE_PROPERTIES: dict[str, dict[str, Any]] = {
     "max_confidence": _property("number", "highest confidence", minimum=0, maximum=1),
     "best_frame_id": _property("integer", "frame of the most confident sighting"),
     "photo": {"type": ["string", "null"], "format": "uri", "title": "best photo (null after retention)"},
+    "review_status": _property(
+        "string",
+        "review",
+        enum=[s for s in STATUSES if s != REJECTED],
+        description="the strongest decision people made on its sightings (docs/review.md)",
+    ),
+    "human_confirmed": _property("boolean", "confirmed, corrected or drawn by a person"),
 }
 SEGMENT_PROPERTIES: dict[str, dict[str, Any]] = {
     "id": {"type": "string", "x-ogc-role": "id", "description": "<drive_id>.<seq>"},
@@ -94,6 +104,10 @@ def detection_properties(detection: DetectionRecord, base_url: str) -> dict[str,
         "detector_version": detection.detector_version,
         "class": detection.class_name,
         "confidence": detection.confidence,
+        "review_status": detection.review_status,
+        "human_confirmed": detection.review_status in HUMAN_CONFIRMED,
+        "reviewed_at": iso(detection.reviewed_at),
+        "model_class": detection.model_class_name or (detection.class_name if detection.detector_version else None),
         "lon": published(detection.lon) if detection.lon is not None else None,
         "lat": published(detection.lat) if detection.lat is not None else None,
         "position_method": detection.position_method,
@@ -125,6 +139,10 @@ DETECTION_COLUMNS = (
     "detector_version",
     "class",
     "confidence",
+    "review_status",
+    "human_confirmed",
+    "reviewed_at",
+    "model_class",
     "lon",
     "lat",
     "position_method",

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from service.geo.boxes import GeoBox
 from service.geo.precision import highest_stored, lowest_stored
+from service.review_status import STATUSES
 from service.storage.filtering import DEFAULT_LIMIT, Interval
 
 MAX_LIMIT = 1000
@@ -139,3 +140,12 @@ def parse_name(text: str | None, parameter: str) -> str | None:
     if len(names) > 1:
         raise InvalidFilter(f"{parameter}: one value expected")
     return names[0] if names else None
+
+
+def parse_review_statuses(text: str | None) -> tuple[str, ...]:
+    """A comma-separated list of review states (service.review_status.STATUSES)."""
+    statuses = parse_names(text, "review_status")
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise InvalidFilter(f"review_status: unknown {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
+    return statuses

@@ -15,6 +15,7 @@ from service.geo.geojson import iso
 from service.geo.precision import published
 from service.gis.collections import COLLECTIONS, Collection, Extent
 from service.gis.filters import MAX_LIMIT
+from service.review_status import STATUSES
 from service.storage.filtering import DEFAULT_LIMIT
 
 GEOJSON = "application/geo+json"
@@ -179,6 +180,11 @@ _ITEM_FILTERS = [
     _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "index of the first feature (paging)"),
     _query("class", {"type": "string"}, "comma-separated class names (damage collections)"),
     _query("drive_id", {"type": "string"}, "only features of this drive"),
+    _query(
+        "review_status",
+        {"type": "array", "items": {"type": "string", "enum": list(STATUSES)}},
+        "comma-separated review states (damage collections; docs/review.md)",
+    ),
 ]
 
 

@@ -32,6 +32,7 @@ class FeatureQuery:
     classes: tuple[str, ...] = ()
     detectors: tuple[str, ...] = ()
     drive_id: str | None = None
+    review_statuses: tuple[str, ...] = ()
     limit: int = DEFAULT_LIMIT
     offset: int = 0
 

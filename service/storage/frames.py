@@ -66,6 +66,8 @@ def detections_query(query: FeatureQuery) -> Select[tuple[DetectionRecord]]:
         stmt = stmt.where(DetectionRecord.detector.in_(query.detectors))
     if query.drive_id:
         stmt = stmt.where(Frame.drive_id == query.drive_id)
+    if query.review_statuses:
+        stmt = stmt.where(DetectionRecord.review_status.in_(query.review_statuses))
     return stmt
 
 
