@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.gis import GRAFFITI, ROAD_DAMAGE
 from service.gis.grading import GradingRules
 from service.gis.ground_position import CameraModel
-from service.imaging import ImageLimits
+from service.imaging import JPEG_MAX_SIDE, ImageLimits
 from service.privacy import AnonymiseConfig, PrivacyGuard
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     inference_workers: int = Field(0, ge=0, description="Concurrent inferences (0: number of cores)")
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(80_000_000, ge=1)
+    max_image_side: int = Field(JPEG_MAX_SIDE, ge=1, le=JPEG_MAX_SIDE, description="Longest accepted side, px")
+    max_image_aspect_ratio: float = Field(20.0, ge=1, description="Long side / short side accepted at most")
 
     # --- access control and limits (docs/security.md) ---
     auth: Literal["required", "disabled"] = Field(
@@ -143,7 +145,12 @@ class Settings(BaseSettings):
             )
 
     def image_limits(self) -> ImageLimits:
-        return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_image_pixels)
+        return ImageLimits(
+            max_bytes=self.max_upload_bytes,
+            max_pixels=self.max_image_pixels,
+            max_side=self.max_image_side,
+            max_aspect_ratio=self.max_image_aspect_ratio,
+        )
 
     def camera_model(self) -> CameraModel:
         return CameraModel(

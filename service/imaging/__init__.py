@@ -3,6 +3,7 @@
 from service.imaging.decode import (
     ACCEPTED_FORMATS,
     DEFAULT_LIMITS,
+    JPEG_MAX_SIDE,
     DecodedImage,
     ImageLimits,
     decode_image,
@@ -14,6 +15,7 @@ from service.imaging.metadata import GeoLocation, ImageMetadata, metadata_from_e
 __all__ = [
     "ACCEPTED_FORMATS",
     "DEFAULT_LIMITS",
+    "JPEG_MAX_SIDE",
     "CorruptImage",
     "DecodedImage",
     "EmptyImage",
