@@ -88,9 +88,12 @@ class ServiceState:
         """Bring the schema up to date; clear what a previous process left unfinished (jobs, temporary files)."""
         self.database.upgrade()
         with self.database.transaction() as session:
-            stale = JobRepository(session).fail_interrupted()
-        if stale:
-            log.warning("marked %d interrupted job(s) as failed", stale)
+            drives = JobRepository(session).fail_interrupted()
+        if drives:
+            log.warning("marked the interrupted jobs of %d drive(s) as failed; grading their frames", len(drives))
+        for drive_id in drives:  # what those jobs stored before they stopped is graded now
+            if drive_id is not None:
+                self.ingestor.regrade(drive_id)
         leftovers = self.ingestor.images.sweep_incoming()
         if leftovers:
             log.warning("removed %d incomplete image file(s) of an interrupted write", leftovers)

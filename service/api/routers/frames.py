@@ -77,23 +77,27 @@ async def upload_batch(
     settings = state.settings
     state.privacy.for_storage()  # 503 anonymiser_unavailable: no frame of the batch could be stored
     chosen = select_detectors(state.registry, detectors)
-    form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
+    jobs = state.batches.jobs
+    jobs.acquire()  # 503 `busy` before the body is read: a bounded number of uploads is held in memory
     try:
-        drive_id = BatchFields.model_validate(form.fields).drive_id
-    except ValidationError as exc:
-        raise invalid_form(exc) from exc
-    limits = BatchLimits(settings.max_batch_frames, settings.max_upload_bytes, settings.max_batch_bytes)
-    try:
-        frames = collect_frames(
-            form.files.get("files", []) + form.files.get("file", []),
-            [data for _, data in form.files.get("archive", [])],
-            limits,
-        )
-    except InvalidBatch as exc:
-        raise ApiError(400, "invalid_batch", str(exc)) from exc
-    overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
-    context = FrameContext(drive_id, uploaded_by=principal)
-    job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
+        form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
+        try:
+            drive_id = BatchFields.model_validate(form.fields).drive_id
+        except ValidationError as exc:
+            raise invalid_form(exc) from exc
+        limits = BatchLimits(settings.max_batch_frames, settings.max_upload_bytes)
+        loose = form.files.get("files", []) + form.files.get("file", [])
+        archives = [data for _, data in form.files.get("archive", [])]
+        try:
+            frames = await run_in_threadpool(collect_frames, loose, archives, limits)
+        except InvalidBatch as exc:
+            raise ApiError(400, "invalid_batch", str(exc)) from exc
+        overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
+        context = FrameContext(drive_id, uploaded_by=principal)
+        job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
+    except BaseException:
+        jobs.release()
+        raise
     status_url = f"{str(request.base_url).rstrip('/')}/v1/jobs/{job_id}"
     return BatchAccepted(job_id=job_id, status_url=status_url, frames=len(frames))
 
