@@ -211,7 +211,9 @@ def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
             f"The image is {width}x{height} = {width * height} pixels; at most {limits.max_pixels} pixels are accepted."
         )
     if max(width, height) > limits.max_side:
-        raise ImageTooLarge(f"The image is {width}x{height} pixels; sides of at most {limits.max_side} px are accepted.")
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels; sides of at most {limits.max_side} px are accepted."
+        )
     if max(width, height) > limits.max_aspect_ratio * min(width, height):
         raise ImageTooLarge(
             f"The image is {width}x{height} pixels; its long side may be at most {limits.max_aspect_ratio:g} times "

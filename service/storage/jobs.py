@@ -48,8 +48,10 @@ class JobRepository:
         """
         unfinished = Job.status.in_((QUEUED, RUNNING))
         drives = list(self.session.scalars(select(Job.drive_id).where(unfinished).distinct()))
-        stmt = update(Job).where(unfinished).values(
-            status=FAILED, errors=["interrupted: the service stopped before the job finished"]
+        stmt = (
+            update(Job)
+            .where(unfinished)
+            .values(status=FAILED, errors=["interrupted: the service stopped before the job finished"])
         )
         self.session.execute(stmt)
         return drives

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -34,6 +33,8 @@ from service.lost_property.schemas import (
 from service.lost_property.search_terms import vocabulary
 from service.storage.lost_items import LostItemQuery
 from service.storage.models import MAX_ROW_ID
+from service.text import PlainText
+from service.times import Instant, InstantUntil
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -127,9 +128,9 @@ def list_items(
     category: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
     color: Annotated[str | None, Query(pattern=KEY_PATTERN, description="palette key, e.g. schwarz")] = None,
     status: Status | None = None,
-    q: Annotated[str | None, Query(max_length=500, description="free text, German or English")] = None,
-    found_from: datetime | None = None,
-    found_to: datetime | None = None,
+    q: Annotated[PlainText | None, Query(max_length=500, description="free text, German or English")] = None,
+    found_from: Annotated[Instant | None, Query(description="RFC 3339 (UTC without an offset) or a date")] = None,
+    found_to: Annotated[InstantUntil | None, Query(description="RFC 3339 or a date (its end)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> LostItemPage:
