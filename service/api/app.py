@@ -13,9 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
 from service import __version__
+from service.api import access_log
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import document_errors, install_error_handlers
-from service.api.routers import anonymize, audit, detect, exports, frames, health, lost_items, models, ogc, ui
+from service.api.routers import anonymize, audit, detect, docs, exports, frames, health, lost_items, models, ogc, ui
+from service.api.security_headers import SecurityHeadersMiddleware, image_source
+from service.api.swagger_ui import mount_swagger_ui
 from service.api.state import ServiceState
 from service.config import Settings
 from service.web import STATIC_DIR
@@ -33,6 +36,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     if settings.auth == "disabled":
         log.warning("authentication is DISABLED (STADTBLICK_AUTH=disabled): every request acts as admin")
     state = ServiceState.create(settings)
+    access_log.install()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,11 +57,14 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         description="Image recognition for city infrastructure: road damage, graffiti, lost property, "
         'anonymisation. Errors are JSON: `{"error": {"code": ..., "message": ...}}`.',
         lifespan=lifespan,
+        docs_url=None,  # served by routers.docs from local files, not a CDN
+        redoc_url=None,  # ReDoc would need a CDN; /docs covers it
     )
     app.state.service = state
     install_error_handlers(app)
     document_errors(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, image_sources=image_source(settings.map_tile_url))
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -67,7 +74,8 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
         return response
 
-    for module in (detect, anonymize, frames, lost_items, exports, ogc, ui, models, audit, health):
+    for module in (detect, anonymize, frames, lost_items, exports, ogc, ui, models, audit, health, docs):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    mount_swagger_ui(app)
     return app

@@ -76,7 +76,7 @@ async def detect(
     if store:
         check_role(principal, _STORING_ROLES)
         state.privacy.for_storage()  # 503 anonymiser_unavailable before the upload is even read
-    chosen = select_detectors(state.registry, detectors)
+    chosen = select_detectors(state.registry, detectors, principal)
     overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det, tiling=tiling)
     limits = state.settings.image_limits()
     with state.uploads.slot():  # 503 `busy` at once when too many uploads wait: memory stays bounded

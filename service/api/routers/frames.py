@@ -76,7 +76,7 @@ async def upload_batch(
     """
     settings = state.settings
     state.privacy.for_storage()  # 503 anonymiser_unavailable: no frame of the batch could be stored
-    chosen = select_detectors(state.registry, detectors)
+    chosen = select_detectors(state.registry, detectors, principal)
     jobs = state.batches.jobs
     jobs.acquire()  # 503 `busy` before the body is read: a bounded number of uploads is held in memory
     try:
