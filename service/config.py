@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
+    public_url: str = Field(
+        "", description="http(s)://host[:port] that links in answers name (behind a proxy); empty: the bound address"
+    )
     port: int = 8000
     intra_op_threads: int = Field(
         0, ge=0, description="ONNX Runtime threads per inference (0: the cores shared out among the workers)"

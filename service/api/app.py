@@ -17,6 +17,7 @@ from service.api import access_log
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import document_errors, install_error_handlers
 from service.api.routers import anonymize, audit, detect, docs, exports, frames, health, lost_items, models, ogc, ui
+from service.api.public_url import PublicUrlMiddleware
 from service.api.security_headers import SecurityHeadersMiddleware, image_source
 from service.api.state import ServiceState
 from service.api.swagger_ui import mount_swagger_ui
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     install_error_handlers(app)
     document_errors(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(PublicUrlMiddleware, public_url=settings.public_url)
     app.add_middleware(SecurityHeadersMiddleware, image_sources=image_source(settings.map_tile_url))
 
     @app.middleware("http")
