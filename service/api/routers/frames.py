@@ -54,10 +54,14 @@ _BATCH_BODY = {
     response_model=BatchAccepted,
     openapi_extra=_BATCH_BODY,
     responses={
+        400: {"description": "A malformed form, no frames, too many, or an archive whose directory is unreadable"},
+        404: {"description": "Unknown detector"},
+        413: {"description": "The upload is over the batch limit"},
         503: {
-            "description": "Models still loading, too many batch jobs pending (`Retry-After`), "
-            "or no anonymisation model (`anonymiser_unavailable`)"
-        }
+            "description": "Models still loading, too many batch jobs pending (`Retry-After`, before the body is "
+            "read), no anonymisation model (`anonymiser_unavailable`) or the database is unavailable"
+        },
+        507: {"description": "The service's storage is full"},
     },
 )
 async def upload_batch(
