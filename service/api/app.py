@@ -16,8 +16,8 @@ from service import __version__
 from service.api import access_log
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import document_errors, install_error_handlers
-from service.api.routers import anonymize, audit, detect, docs, exports, frames, health, lost_items, models, ogc, ui
 from service.api.public_url import PublicUrlMiddleware
+from service.api.routers import anonymize, audit, detect, docs, exports, frames, health, lost_items, models, ogc, ui
 from service.api.security_headers import SecurityHeadersMiddleware, image_source
 from service.api.state import ServiceState
 from service.api.swagger_ui import mount_swagger_ui
