@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         0, ge=0, description="Uploads waiting for an inference worker before 503 (0: 4 per worker)"
     )
     max_batch_jobs: int = Field(2, ge=1, description="Batch jobs queued or running at once before 503")
+    large_image_pixels: int = Field(
+        4_000_000, ge=1, description="Larger uploads, like batch frames, never take the last inference worker"
+    )
 
     # --- storage and GIS (docs/gis.md) ---
     database_url: str = Field("", description="SQLAlchemy URL; empty: SQLite file stadtblick.db in data_dir")
@@ -115,6 +118,11 @@ class Settings(BaseSettings):
     @property
     def workers(self) -> int:
         return self.inference_workers or (os.cpu_count() or 1)
+
+    @property
+    def background_workers(self) -> int:
+        """Workers for large images and batch frames: all but one, so small uploads never wait for them."""
+        return max(self.workers - 1, 1)
 
     @property
     def session_threads(self) -> int:

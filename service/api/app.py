@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         yield
         retention.cancel()
         state.executor.shutdown(wait=False, cancel_futures=True)
+        state.background.shutdown(wait=False, cancel_futures=True)
         state.database.dispose()
 
     app = FastAPI(

@@ -31,7 +31,7 @@ class PublicUrlMiddleware:
         if scope["type"] == "http":
             scheme, host = self.fixed or (scope.get("scheme", "http"), _served_at(scope))
             headers = [(k, v) for k, v in scope["headers"] if k != b"host"] + [(b"host", host.encode())]
-            scope = {**scope, "scheme": scheme, "headers": headers}
+            scope["scheme"], scope["headers"] = scheme, headers  # in place: outer middleware reads the route from it
         await self.app(scope, receive, send)
 
 

@@ -139,6 +139,8 @@ class BatchRunner:
     ):
         self.db, self.ingestor, self.executor, self.image_limits = db, ingestor, executor, image_limits
         self.jobs = jobs  # each job holds its upload in memory until done: a bounded number of them
+        # A job is a thread of its own that hands the executor one frame at a time: requests queued
+        # in the same executor wait for one frame at most, never for a whole job.
 
     def submit(
         self,
@@ -155,7 +157,11 @@ class BatchRunner:
             job = JobRepository(session).create(
                 JOB_KIND, total=len(frames), drive_id=context.drive_id, created_by=context.uploader_name
             )
-        self.executor.submit(self._run, job.id, deque(frames), context, detectors, overrides)
+        worker = threading.Thread(
+            target=self._run, args=(job.id, deque(frames), context, detectors, overrides), name=f"job-{job.id[:8]}"
+        )
+        worker.daemon = True
+        worker.start()
         return job.id
 
     def _run(
@@ -171,7 +177,7 @@ class BatchRunner:
             while frames:
                 frame = frames.popleft()  # let each frame's bytes go once it is done
                 try:
-                    tally.record(self._one(frame, context, detectors, overrides))
+                    tally.record(self.executor.submit(self._one, frame, context, detectors, overrides).result())
                 except Exception as exc:
                     fault = classify(exc)
                     if fault is None:

@@ -7,6 +7,7 @@ from service.imaging.decode import (
     DecodedImage,
     ImageLimits,
     decode_image,
+    header_pixels,
     sniff_format,
 )
 from service.imaging.errors import CorruptImage, EmptyImage, ImageError, ImageTooLarge, UnsupportedImage
@@ -26,6 +27,7 @@ __all__ = [
     "ImageTooLarge",
     "UnsupportedImage",
     "decode_image",
+    "header_pixels",
     "metadata_from_exif",
     "read_metadata",
     "sniff_format",

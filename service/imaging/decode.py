@@ -183,6 +183,17 @@ def decode_image(
     return DecodedImage(pixels=pixels, format=fmt, metadata=metadata, original_size=original, scale=1.0 / divisor)
 
 
+def header_pixels(data: bytes) -> int:
+    """Width x height as the header declares it, without decoding; 0 when it cannot be read
+    (decoding will then say why). Cheap: for choosing where to do the work."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            width, height = image.size
+    except Exception:
+        return 0
+    return max(width, 0) * max(height, 0)
+
+
 # --- steps ---------------------------------------------------------------------------
 
 

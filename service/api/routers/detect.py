@@ -15,6 +15,7 @@ from service.api.selection import select_detectors
 from service.api.upload import image_upload_body, read_image_upload
 from service.auth import Principal, Role
 from service.gis.ingest import UNASSIGNED_DRIVE, ForeignDuplicate, FrameContext, IngestResult
+from service.imaging import header_pixels
 from service.pipeline import ParamOverrides, detect_bytes, to_response
 from service.schemas import DetectResponse, FrameFields, Location, StoredDetection, StoredFrame
 
@@ -82,7 +83,8 @@ async def detect(
     with state.uploads.slot():  # 503 `busy` at once when too many uploads wait: memory stays bounded
         upload = await read_image_upload(request, state.settings.max_upload_bytes)
         context = frame_context(fields, upload.fields, principal) if store else None
-        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits, store))
+        pixels = header_pixels(upload.data)
+        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits, store), pixels)
         state.metrics.images.inc()
         for r in run.runs:
             state.metrics.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
@@ -94,7 +96,7 @@ async def detect(
         response = to_response(run, (time.perf_counter() - start) * 1000)
         if context is not None:
             try:
-                stored = await state.run_inference(lambda: state.ingestor.ingest(run, context))
+                stored = await state.run_inference(lambda: state.ingestor.ingest(run, context), pixels)
             except ForeignDuplicate as exc:
                 raise ApiError(409, "duplicate_frame", str(exc)) from exc
             response.stored = stored_frame(stored)

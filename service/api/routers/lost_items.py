@@ -17,6 +17,7 @@ from service.api.deps import ReadyState, State
 from service.api.errors import ApiError, invalid_form
 from service.api.upload import read_body, read_image_upload
 from service.auth import Role
+from service.imaging import header_pixels
 from service.lost_property.desk import InvalidItem, ItemFields, Recognition
 from service.lost_property.schemas import (
     KEY_PATTERN,
@@ -83,7 +84,7 @@ async def _recognise(
         if not upload.data and not photo_required:
             return parsed, None
         limits = state.settings.image_limits()
-        rec = await state.run_inference(lambda: state.desk.recognise(upload.data, limits))
+        rec = await state.run_inference(lambda: state.desk.recognise(upload.data, limits), header_pixels(upload.data))
     return parsed, rec
 
 
@@ -118,7 +119,8 @@ async def register_item(request: Request, state: ReadyState, principal: CurrentP
         colours=[c.strip() for c in fields.colors.split(",") if c.strip()] if fields.colors else None,
     )
     with _invalid_as_422():
-        return await state.run_inference(lambda: state.desk.register(rec, item, anonymiser, principal))
+        pixels = rec.image.width * rec.image.height
+        return await state.run_inference(lambda: state.desk.register(rec, item, anonymiser, principal), pixels)
 
 
 @router.get("", response_model=LostItemPage)
