@@ -146,7 +146,9 @@ async def job_states(url: str, key: str, jobs: list[str], wait_s: float = 600) -
 def report(args: argparse.Namespace, argv: list[str], machine: dict, tally: Tally, jobs: Counter[str]) -> str:
     latency = summarize(tally.normal)
     slowest = max(tally.normal, default=0.0)
-    passed = tally.normal and slowest < TARGET_S and not tally.normal_errors and all("INCOMPLETE" not in j for j in jobs)
+    passed = (
+        tally.normal and slowest < TARGET_S and not tally.normal_errors and all("INCOMPLETE" not in j for j in jobs)
+    )
     command = shlex.join(["python", "-m", "bench.hostile", *argv])
     lines = [
         "# Hostile uploads: does an ordinary detect keep its latency?",

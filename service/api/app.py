@@ -18,7 +18,7 @@ from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import document_errors, install_error_handlers
 from service.api.public_url import PublicUrlMiddleware
 from service.api.routers import anonymize, audit, detect, docs, exports, frames, health, lost_items, models, ogc, ui
-from service.api.security_headers import SecurityHeadersMiddleware, image_source
+from service.api.security_headers import SecurityHeadersMiddleware
 from service.api.state import ServiceState
 from service.api.swagger_ui import mount_swagger_ui
 from service.config import Settings
@@ -59,15 +59,15 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         description="Image recognition for city infrastructure: road damage, graffiti, lost property, "
         'anonymisation. Errors are JSON: `{"error": {"code": ..., "message": ...}}`.',
         lifespan=lifespan,
-        docs_url=None,  # served by routers.docs from local files, not a CDN
-        redoc_url=None,  # ReDoc would need a CDN; /docs covers it
+        docs_url=None,  # /docs: routers.docs, from local files instead of a CDN
+        redoc_url=None,  # ReDoc loads its logo from a CDN
     )
     app.state.service = state
     install_error_handlers(app)
     document_errors(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(PublicUrlMiddleware, public_url=settings.public_url)
-    app.add_middleware(SecurityHeadersMiddleware, image_sources=image_source(settings.map_tile_url))
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: RequestResponseEndpoint) -> Response:

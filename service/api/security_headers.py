@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.config import Settings
+
 ALWAYS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -51,8 +53,8 @@ def page_policy(html: bytes, image_sources: str = "") -> str:
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, image_sources: str = ""):
-        self.app, self.image_sources = app, image_sources
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app, self.settings = app, settings  # the map's tile server, as configured now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,7 +76,7 @@ class SecurityHeadersMiddleware:
                 if message.get("more_body", False):
                     return
                 page = b"".join(body)
-                policy = page_policy(page, self.image_sources).encode()
+                policy = page_policy(page, image_source(self.settings.map_tile_url)).encode()
                 await send({**start, "headers": [*start["headers"], (b"content-security-policy", policy)]})
                 message = {"type": "http.response.body", "body": page}
             await send(message)

@@ -1,5 +1,7 @@
-"""Swagger UI pages from the files of the `swagger-ui-bundle` package, served by the service itself
-(no CDN: the docs work offline and load nothing from third parties)."""
+"""Swagger UI pages from the files of the `fastapi-offline` package (Swagger UI 5), served by the
+service itself (no CDN: the docs work offline and load nothing from third parties).
+
+Its ReDoc is not offered: ReDoc still fetches its logo from a CDN."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 
 from service.web import SWAGGER_UI_DIR, SWAGGER_UI_URL
 
+FAVICON = f"{SWAGGER_UI_URL}/favicon.png"
+
 
 def swagger_ui_page(openapi_url: str, title: str, oauth2_redirect_url: str | None = None) -> HTMLResponse:
     """The Swagger UI page for the OpenAPI document at `openapi_url`."""
@@ -18,7 +22,7 @@ def swagger_ui_page(openapi_url: str, title: str, oauth2_redirect_url: str | Non
         title=title,
         swagger_js_url=f"{SWAGGER_UI_URL}/swagger-ui-bundle.js",
         swagger_css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
-        swagger_favicon_url=f"{SWAGGER_UI_URL}/favicon-32x32.png",
+        swagger_favicon_url=FAVICON,
         oauth2_redirect_url=oauth2_redirect_url,
     )
 
