@@ -71,6 +71,13 @@ def test_decompression_bombs_are_refused_from_the_header(client: TestClient) -> 
         )
         assert response.status_code in (400, 413), (width, height, response.text)
         assert time.perf_counter() - start < 5  # refused without decoding
+    for width, height in ((3_000_000, 1), (1, 80_000_000), (65_501, 4_000)):  # small, but thin or unencodable
+        start = time.perf_counter()
+        response = client.post(
+            "/v1/detect", content=png_header_only(width, height), headers={"Content-Type": "image/png"}
+        )
+        assert response.status_code == 413 and response.json()["error"]["code"] == "image_too_large", response.text
+        assert time.perf_counter() - start < 5  # refused from the header, not cut into tiles
     zipped = _zip({"bomb.png": png_header_only(100_000, 100_000)})
     files = [("archive", ("a.zip", zipped, "application/zip"))]
     assert client.post("/v1/frames/batch", data={"drive_id": "bomb"}, files=files).status_code == 202  # per-frame error
