@@ -22,5 +22,12 @@ def printable(value: str) -> str:
     return value
 
 
+def visible(value: str) -> str:
+    """`value` with each unprintable character (controls, line and paragraph separators, unassigned
+    code points) replaced by U+FFFD: for names a client chose (file and archive member names) that
+    the service repeats in its answers and records."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in value)
+
+
 #: A text field of a request: validated like any other field (422 `invalid_request`).
 PlainText = Annotated[str, AfterValidator(printable)]

@@ -32,6 +32,7 @@ from service.inference import OnnxDetector
 from service.pipeline import ParamOverrides, detect_bytes
 from service.storage import Database
 from service.storage.jobs import DONE, FAILED, RUNNING, JobRepository
+from service.text import visible
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,15 @@ def collect_frames(
 
     Reads only the archives' directories (CPU-bound on a large archive: call it off the event loop).
     """
-    frames = [PendingFrame(name or f"file-{i}", partial(bytes, data)) for i, (name, data) in enumerate(files)]
+    frames = [PendingFrame(visible(name) or f"file-{i}", partial(bytes, data)) for i, (name, data) in enumerate(files)]
     for archive in archives:
         zf = _open_archive(archive, limits.max_frames * ENTRIES_PER_FRAME)
         members = sorted((m for m in zf.infolist() if _is_frame(m)), key=lambda m: m.filename)
         if len(frames) + len(members) > limits.max_frames:
             raise InvalidBatch(f"more than {limits.max_frames} frames in one batch")
-        frames += [PendingFrame(m.filename, partial(_read_member, zf, m, limits.max_frame_bytes)) for m in members]
+        frames += [
+            PendingFrame(visible(m.filename), partial(_read_member, zf, m, limits.max_frame_bytes)) for m in members
+        ]
     if not frames:
         raise InvalidBatch("no frames: send image files in field 'files' or a zip in field 'archive'")
     if len(frames) > limits.max_frames:
