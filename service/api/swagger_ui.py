@@ -24,6 +24,7 @@ def swagger_ui_page(openapi_url: str, title: str, oauth2_redirect_url: str | Non
         swagger_css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
         swagger_favicon_url=FAVICON,
         oauth2_redirect_url=oauth2_redirect_url,
+        swagger_ui_parameters={"validatorUrl": None},  # else a public host's page asks validator.swagger.io
     )
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from service.gis.precision import highest_stored, lowest_stored
 from service.times import InvalidInstant, parse_interval
 
 DEFAULT_LIMIT = 10
@@ -52,7 +53,8 @@ class FeatureQuery:
 
 
 def parse_bbox(text: str | None) -> BBox | None:
-    """`minLon,minLat,maxLon,maxLat` (or 6 numbers with heights, which are ignored)."""
+    """`minLon,minLat,maxLon,maxLat` (or 6 numbers with heights, which are ignored), as bounds on
+    the stored coordinates that select exactly the features published inside the box."""
     if text is None:
         return None
     parts = text.split(",")
@@ -67,12 +69,13 @@ def parse_bbox(text: str | None) -> BBox | None:
     min_lon, min_lat, max_lon, max_lat = numbers
     if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
         raise InvalidFilter("bbox: longitudes must be in [-180, 180], latitudes in [-90, 90] with min <= max")
-    return BBox(min_lon, min_lat, max_lon, max_lat)
+    return BBox(lowest_stored(min_lon), lowest_stored(min_lat), highest_stored(max_lon), highest_stored(max_lat))
 
 
 def parse_datetime(text: str | None) -> Interval | None:
-    """RFC 3339 instant or date, or an interval `start/end` where either end may be `..` or empty
-    (the rules of service.times, shared by every route)."""
+    """RFC 3339 instant or date, or an interval `start/end` where either end may be `..` or empty,
+    or `start/duration` (ISO 8601, e.g. `2025-05-01/P2D`, as the OGC test suite sends): the rules
+    of service.times, shared by every route."""
     if text is None:
         return None
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from gis_helpers import live_server
-from test_map_page import browser  # noqa: F401 - the shared Chromium fixture
+from test_map_page import browser, watched_page  # noqa: F401 - the shared Chromium fixture
 
 from service.api.app import create_app
 from service.config import Settings
@@ -19,13 +19,9 @@ def test_docs_render_offline_under_the_content_security_policy(browser, tmp_path
         policy = client.get("/docs").headers["content-security-policy"]
     assert "script-src 'self' 'sha256-" in policy and "frame-ancestors 'none'" in policy
     with live_server(app) as base:
-        page = browser.new_page()
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{base}/docs")
+        page, requests, errors = watched_page(browser, f"{base}/docs")
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # CSP refusals
+        page.reload()  # with the console watched from the start
         page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
         assert "stadtblick" in page.inner_text(".swagger-ui .info .title")
         assert page.locator(".opblock").count() >= 20, "every operation is listed"
