@@ -22,7 +22,6 @@ import asyncio
 import io
 import shlex
 import sys
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -34,10 +33,9 @@ import httpx
 from PIL import Image
 
 from bench.images import find_source_photo, jpeg_bytes, make_frame
-from bench.load import DEFAULT_WEIGHTS, create_key
+from bench.load import keyed_server
 from bench.machine import machine_info
 from bench.memory import rss_mb
-from bench.service_latency import run_server
 from bench.timing import summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,21 +185,12 @@ def report(args: argparse.Namespace, argv: list[str], machine: dict, tally: Tall
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    weights = [p for p in (args.weights_dir or DEFAULT_WEIGHTS) if p.exists()]
     machine = machine_info()
     photo = jpeg_bytes(make_frame(find_source_photo()[0], 640, 480), 90)
-    with tempfile.TemporaryDirectory(prefix="stadtblick-hostile-") as tmp:
-        workdir = Path(tmp)
-        key = create_key(workdir)
-        extra = {
-            "STADTBLICK_AUTH": "required",
-            "STADTBLICK_RATE_LIMIT_PER_MINUTE": "0",  # the rate limit is another guard; this measures the resources
-            "STADTBLICK_REQUIRE_ANONYMISATION": "false",  # throwaway frames; no anonymisation model needed
-        }
-        with run_server(weights, workdir, extra) as server:
-            tally = Tally()
-            asyncio.run(attack(server.url, key, photo, server.pid, args, tally))
-            jobs = asyncio.run(job_states(server.url, key, tally.jobs))
+    with keyed_server(args.weights_dir, "stadtblick-hostile-") as (server, key):
+        tally = Tally()
+        asyncio.run(attack(server.url, key, photo, server.pid, args, tally))
+        jobs = asyncio.run(job_states(server.url, key, tally.jobs))
     text = report(args, argv, machine, tally, jobs)
     args.out.write_text(text, encoding="utf-8")
     print(text)
