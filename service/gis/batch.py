@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import PurePosixPath
@@ -30,6 +30,7 @@ from service.gis.ingest import ForeignDuplicate, FrameContext, FrameIngestor
 from service.imaging import ImageError, ImageLimits
 from service.inference import OnnxDetector
 from service.pipeline import ParamOverrides, detect_bytes
+from service.privacy import AnonymiserUnavailable
 from service.storage import Database
 from service.storage.jobs import DONE, FAILED, RUNNING, JobRepository
 from service.text import visible
@@ -183,9 +184,9 @@ class BatchRunner:
                     tally.record(self.executor.submit(self._one, frame, context, detectors, overrides).result())
                 except Exception as exc:
                     fault = classify(exc)
-                    if fault is None:
+                    if fault is None and not isinstance(exc, CancelledError):
                         raise
-                    tally.record(f"{frame.name}: {fault.message}")
+                    tally.record(f"{frame.name}: {fault.message if fault else 'interrupted: the service stopped'}")
                     tally.errors.append(f"stopped: {len(frames)} frame(s) after {frame.name} were not processed")
                     tally.failed += len(frames)
                     status = FAILED
@@ -210,7 +211,7 @@ class BatchRunner:
             self.ingestor.ingest(run, context, regrade=False)
         except ImageError as exc:
             return f"{frame.name}: {exc.message}"
-        except (FrameUnreadable, ForeignDuplicate) as exc:
+        except (FrameUnreadable, ForeignDuplicate, AnonymiserUnavailable) as exc:
             return f"{frame.name}: {exc}"
         except Exception as exc:
             if classify(exc) is not None:

@@ -35,11 +35,13 @@ class JobRepository:
         return self.session.get(Job, job_id)
 
     def report(self, job_id: str, status: str, processed: int, failed: int, errors: list[str]) -> None:
-        """Write the whole state the runner holds (not increments): a write that failed loses nothing."""
+        """Write the whole state the runner holds (not increments): a write that failed loses nothing.
+
+        Errors beyond MAX_ERRORS: the first ones and the last (which says why a stopped job stopped)."""
         job = self.session.get(Job, job_id)
         if job is not None:
             job.status, job.processed, job.failed = status, processed, failed
-            job.errors = errors[:MAX_ERRORS]
+            job.errors = errors if len(errors) <= MAX_ERRORS else [*errors[: MAX_ERRORS - 1], errors[-1]]
 
     def fail_interrupted(self) -> list[str | None]:
         """At start-up: jobs left queued or running by a previous process will never finish.
