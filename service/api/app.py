@@ -17,7 +17,20 @@ from service.api import access_log
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import document_errors, install_error_handlers
 from service.api.public_url import PublicUrlMiddleware
-from service.api.routers import anonymize, audit, detect, docs, exports, frames, health, lost_items, models, ogc, ui
+from service.api.routers import (
+    anonymize,
+    audit,
+    detect,
+    docs,
+    exports,
+    frames,
+    health,
+    lost_items,
+    models,
+    ogc,
+    review,
+    ui,
+)
 from service.api.security_headers import SecurityHeadersMiddleware
 from service.api.state import ServiceState
 from service.api.swagger_ui import mount_swagger_ui
@@ -77,7 +90,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
         return response
 
-    for module in (detect, anonymize, frames, lost_items, exports, ogc, ui, models, audit, health, docs):
+    for module in (detect, anonymize, frames, lost_items, exports, ogc, review, ui, models, audit, health, docs):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     mount_swagger_ui(app)

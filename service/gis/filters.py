@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from service.gis.precision import highest_stored, lowest_stored
+from service.review.status import STATUSES
 from service.times import InvalidInstant, parse_interval
 
 DEFAULT_LIMIT = 10
@@ -48,6 +49,7 @@ class FeatureQuery:
     classes: tuple[str, ...] = ()
     detectors: tuple[str, ...] = ()
     drive_id: str | None = None
+    review_statuses: tuple[str, ...] = ()
     limit: int = DEFAULT_LIMIT
     offset: int = 0
 
@@ -123,3 +125,12 @@ def parse_name(text: str | None, parameter: str) -> str | None:
     if len(names) > 1:
         raise InvalidFilter(f"{parameter}: one value expected")
     return names[0] if names else None
+
+
+def parse_review_statuses(text: str | None) -> tuple[str, ...]:
+    """A comma-separated list of review states (service.review.status.STATUSES)."""
+    statuses = parse_names(text, "review_status")
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise InvalidFilter(f"review_status: unknown {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
+    return statuses
