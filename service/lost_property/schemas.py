@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from service.schemas import BBox
+from service.text import PlainText
+from service.times import Instant, InstantUntil
 
 Status = Literal["registered", "returned", "disposed"]
 KEY_PATTERN = r"^[a-z_]{1,32}$"
@@ -72,9 +74,9 @@ class LostItemPage(BaseModel):
 class LostItemFields(BaseModel):
     """The form fields of a registration (all optional)."""
 
-    found_at: datetime | None = None
-    found_place: str | None = Field(None, max_length=200)
-    notes: str | None = Field(None, max_length=2000)
+    found_at: Instant | None = None
+    found_place: PlainText | None = Field(None, max_length=200)
+    notes: PlainText | None = Field(None, max_length=2000)
     category: str | None = Field(None, pattern=KEY_PATTERN, description="override of the recognised category")
     colours: str | None = Field(
         None,
@@ -90,9 +92,9 @@ class LostItemPatch(BaseModel):
     colours: list[str] | None = Field(
         None, max_length=5, validation_alias=AliasChoices("colours", "colors"), description="`colors` is accepted too"
     )
-    found_at: datetime | None = None
-    found_place: str | None = Field(None, max_length=200)
-    notes: str | None = Field(None, max_length=2000)
+    found_at: Instant | None = None
+    found_place: PlainText | None = Field(None, max_length=200)
+    notes: PlainText | None = Field(None, max_length=2000)
 
     @field_validator("status")
     @classmethod
@@ -106,7 +108,7 @@ class LostItemPatch(BaseModel):
 class SearchFields(BaseModel):
     """A citizen's description of a lost item (form fields; all optional, with or without `photo`)."""
 
-    text: str | None = Field(None, max_length=500)
+    text: PlainText | None = Field(None, max_length=500)
     category: str | None = Field(None, pattern=KEY_PATTERN)
     colour: str | None = Field(
         None,
@@ -114,8 +116,8 @@ class SearchFields(BaseModel):
         validation_alias=AliasChoices("colour", "color"),
         description="`color` is accepted too",
     )
-    lost_from: datetime | None = Field(None, description="items found at or after")
-    lost_to: datetime | None = Field(None, description="items found at or before")
+    lost_from: Instant | None = Field(None, description="items found at or after")
+    lost_to: InstantUntil | None = Field(None, description="items found at or before")
     limit: int = Field(10, ge=1, le=100)
 
 
