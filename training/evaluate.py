@@ -122,8 +122,10 @@ def evaluate(
     out_dir: Path | None = None,
     track: Callable[..., Iterable] = lambda it, **_: it,
     tiling: bool | None = None,
+    files: list[Path] | None = None,
 ) -> Evaluation:
-    """Score `detector` on a split; writes metrics.json, metrics.md and PNG plots to `out_dir`.
+    """Score `detector` on a split (or on `files`, a subset of the dataset's images); writes
+    metrics.json, metrics.md and PNG plots to `out_dir`.
 
     Precision/recall/F1 are taken at `threshold`, else at the best-F1 confidence when
     `use_best_f1`, else at the card's default confidence. `tiling` forces sliced inference on or
@@ -134,7 +136,7 @@ def evaluate(
     names = detector.card.class_names
     if not same_classes(ds.names, names):
         raise ValueError(f"dataset classes {ds.names} differ from the model's {names}")
-    files = ds.splits.get(split) or []
+    files = ds.splits.get(split) or [] if files is None else files
     if not files:
         raise ValueError(f"split {split!r} of {data_yaml} has no images")
     preds, truths, seconds = [], [], []
