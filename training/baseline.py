@@ -25,7 +25,7 @@ from service.registry.card import ModelCard
 from training.compose import coco_branch, compose
 from training.datasets.layout import load_yolo_dataset
 from training.datasets.taxonomy import load_taxonomy, normalise
-from training.evaluate import Evaluation, evaluate
+from training.evaluate import Evaluation, predict, score
 
 BASE_IMGSZ = 640  # the size the COCO YOLOv5n was trained at and `import-yolov5` serves it at
 UNSEEN_COCO = "COCO-sourced, not in train"
@@ -102,10 +102,13 @@ def compare_sets(
     sets: dict[str, list[Path]],
     track: Callable[..., Iterable] = lambda it, **_: it,
 ) -> list[SetComparison]:
+    """Both detectors run once over the union of the sets; each set is scored on its images."""
     coco = coco_classes(candidate.card.class_names)
+    files = list(dict.fromkeys(p for fs in sets.values() for p in fs))
+    runs = {d: {r.path: r for r in predict(d, data_yaml, track=track, files=files)} for d in (candidate, base)}
     result = []
-    for name, files in sets.items():
-        cand, ref = (evaluate(d, data_yaml, files=files, track=track) for d in (candidate, base))
+    for name, subset in sets.items():
+        cand, ref = (score(d, [runs[d][p] for p in subset], data_yaml, name)[0] for d in (candidate, base))
         rows = [
             {
                 "name": c.name,
@@ -115,7 +118,7 @@ def compare_sets(
             }
             for c, b in zip(cand.classes, ref.classes, strict=True)
         ]
-        result.append(SetComparison(name, len(files), rows, _coco_mean(cand, coco), _coco_mean(ref, coco)))
+        result.append(SetComparison(name, len(subset), rows, _coco_mean(cand, coco), _coco_mean(ref, coco)))
     return result
 
 
