@@ -1,8 +1,8 @@
 """One served ONNX graph from the untouched COCO YOLOv5n and a specialised detector.
 
 Fine-tuning the whole COCO network on a few hundred photos traded what it knew about bags,
-bottles and bicycles for two new classes (lost_property 1.1.0 scored 0.256 mAP50 over its COCO
-classes on independent photos, the untouched base 0.375). Composing keeps both: the base
+bottles and bicycles for two new classes (lost_property 1.1.0 fell well below the untouched
+base on its COCO classes on independent photos, issue 20). Composing keeps both: the base
 answers for the classes COCO knows, the specialised network only for the classes it was
 trained to add. Both branches read the same letterboxed input; each branch's candidate rows
 (YOLOv5 layout: xywh, objectness, class scores) are mapped onto the target classes by one
@@ -23,12 +23,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from service.registry.card import read_card
 from training.datasets.taxonomy import load_taxonomy, normalise
-from training.paths import shared_dir
-from training.yolov5_import import export_onnx, load_checkpoint
+from training.yolov5_import import coco_checkpoint, export_onnx, load_checkpoint
 
 INPUT = "images"
 OUTPUT = "output0"
-COCO_CHECKPOINT = Path("weights/yolov5n.pt")  # relative to the shared folder
 
 
 @dataclass
@@ -101,7 +99,8 @@ def compose(branches: list[Branch], target_classes: int, imgsz: int) -> onnx.Mod
     """One graph `images (1, 3, imgsz, imgsz) -> output0 (1, sum N, 5 + target_classes)`.
 
     A branch built for another input size reads the letterboxed input resized to its own size
-    (a square letterbox scales as a whole), and its boxes are scaled back.
+    (a square letterbox scales as a whole), and its boxes are scaled back; a mirrored branch's
+    boxes are mirrored back; a branch's `min_score` floor is applied to its mapped rows.
     """
     nodes, initializers, outputs = [], [], []
     opset = max(op.version for b in branches for op in b.model.opset_import if op.domain in ("", "ai.onnx"))
@@ -173,7 +172,7 @@ def coco_branch(target_names: list[str], size: int, shared: Path | None = None, 
     ids = {n: i for i, n in enumerate(load_taxonomy("coco").names)}
     classes = {t: ids[normalise(n)] for t, n in enumerate(target_names) if normalise(n) in ids}
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(load_checkpoint(shared_dir(shared) / COCO_CHECKPOINT), Path(tmp) / "coco.onnx", size)
+        path = export_onnx(load_checkpoint(coco_checkpoint(shared)), Path(tmp) / "coco.onnx", size)
         model = onnx.load(str(path))
     return Branch(f"coco{size}" + ("flip" if flip else ""), model, classes, flip)
 
