@@ -35,6 +35,7 @@ def _kv(text: str) -> tuple[str, object]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from training.datasets.build import UnmappedLabels, build_dataset
+    from training.datasets.review_source import InvalidReviewExport
     from training.datasets.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.detector, args.taxonomy_dir)
@@ -51,7 +52,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             args.strict,
             track,
         )
-    except UnmappedLabels as exc:
+    except (UnmappedLabels, InvalidReviewExport) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
     prov = result.provenance
@@ -378,11 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="FORMAT:PATH",
-        help="yolo:DIR, coco:FILE.json, voc:DIR, labelme:DIR (repeat to merge)",
+        help="yolo:DIR, coco:FILE.json, voc:DIR, labelme:DIR, review:EXPORT.zip (repeat to merge)",
     )
     p.add_argument("--detector", required=True, help="taxonomy to map labels onto, e.g. road_damage")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to (re)create")
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="1 puts every image in val: a test source")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--near-dup-distance", type=int, default=6, help="max dHash bit distance for near-duplicates")
     p.add_argument("--licence", default="", help="licence/terms of the photos, quoted in the model card")

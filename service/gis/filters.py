@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pydantic import TypeAdapter, ValidationError
 
 from service.gis.precision import highest_stored, lowest_stored
+from service.review.status import STATUSES
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
@@ -51,6 +52,7 @@ class FeatureQuery:
     classes: tuple[str, ...] = ()
     detectors: tuple[str, ...] = ()
     drive_id: str | None = None
+    review_statuses: tuple[str, ...] = ()
     limit: int = DEFAULT_LIMIT
     offset: int = 0
 
@@ -168,3 +170,12 @@ def parse_name(text: str | None, parameter: str) -> str | None:
     if len(names) > 1:
         raise InvalidFilter(f"{parameter}: one value expected")
     return names[0] if names else None
+
+
+def parse_review_statuses(text: str | None) -> tuple[str, ...]:
+    """A comma-separated list of review states (service.review.status.STATUSES)."""
+    statuses = parse_names(text, "review_status")
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise InvalidFilter(f"review_status: unknown {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
+    return statuses
