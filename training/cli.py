@@ -31,6 +31,7 @@ def _kv(text: str) -> tuple[str, object]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from training.datasets.build import UnmappedLabels, build_dataset
+    from training.datasets.review_source import InvalidReviewExport
     from training.datasets.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.detector, args.taxonomy_dir)
@@ -47,7 +48,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             args.strict,
             track,
         )
-    except UnmappedLabels as exc:
+    except (UnmappedLabels, InvalidReviewExport) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
     prov = result.provenance
@@ -188,6 +189,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from training.compare import resolve_data, scorecard, to_markdown
+    from training.paths import shared_dir
+
+    try:
+        datasets = [resolve_data(d, shared_dir(args.shared), args.work) for d in args.data]
+        cards = [
+            scorecard(model, data, args.split, args.variant, args.tiling, track)
+            for data in datasets
+            for model in args.models
+        ]
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    table = to_markdown(cards)
+    console.print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table, encoding="utf-8")
+        console.print(f"written to {args.out}")
+    return 0
+
+
 def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     from service.config import Settings
     from service.inference import OnnxDetector, SessionConfig
@@ -307,11 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="FORMAT:PATH",
-        help="yolo:DIR, coco:FILE.json, voc:DIR, labelme:DIR (repeat to merge)",
+        help="yolo:DIR, coco:FILE.json, voc:DIR, labelme:DIR, review:EXPORT.zip (repeat to merge)",
     )
     p.add_argument("--detector", required=True, help="taxonomy to map labels onto, e.g. road_damage")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to (re)create")
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="1 puts every image in val: a test source")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--near-dup-distance", type=int, default=6, help="max dHash bit distance for near-duplicates")
     p.add_argument("--licence", default="", help="licence/terms of the photos, quoted in the model card")
@@ -374,6 +398,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--tiling", action=argparse.BooleanOptionalAction, default=None, help="force sliced inference on/off"
     )
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="detector versions side by side: AP50 and false alarms per image group")
+    p.add_argument("models", type=Path, nargs="+", help="detector folders with model.json (weights/X, work/build/X-V)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        required=True,
+        help="data.yaml, or a listed set (folder with dataset.yaml + images.txt, e.g. datasets/graffiti_walls)",
+    )
+    p.add_argument("--split", default="val")
+    p.add_argument(
+        "--shared", type=Path, help="shared data folder for listed sets (default $STADTBLICK_SHARED or ../shared)"
+    )
+    p.add_argument("--work", type=Path, default=Path("work/eval-data"), help="where listed sets are materialised")
+    p.add_argument("--variant", help="fp32 or int8 (default: each version's served one)")
+    p.add_argument(
+        "--tiling", action=argparse.BooleanOptionalAction, default=None, help="force sliced inference on/off"
+    )
+    p.add_argument("--out", type=Path, help="also write the table as Markdown")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("publish", help="install a version into the weights folder unless it is worse")
     p.add_argument("candidate", type=Path, help="folder from `export`")

@@ -156,7 +156,11 @@ def render_markdown(card: ModelCard) -> str:
         ],
         ["variant", "matched boxes", "PyTorch boxes", "mean IoU", "max deviation (px)"],
     )
-    sources = "\n".join(f"- `{s['spec']}`: {s['images']} images, {s['boxes']} boxes" for s in data.get("sources", []))
+    sources = "\n".join(
+        f"- `{s['spec']}`: {s['images']} images, {s['boxes']} boxes"
+        + "".join(f"; drive {d} ({', '.join(days)})" for d, days in s.get("drives", {}).items())
+        for s in data.get("sources", [])
+    )
     embedding = {"embedding": card.embedding} if card.embedding else {}
     files = _table(
         [[k, f.path, f.precision, f.sha256[:16] + "…"] for k, f in (card.files | embedding).items()],

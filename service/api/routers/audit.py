@@ -23,7 +23,7 @@ class AuditEntry(BaseModel):
     at: datetime
     actor: str = Field(description="Name of the API key")
     key_id: str
-    action: str = Field(description="read, create, update, delete")
+    action: str = Field(description="read, create, update, delete, export; reviews: confirm, reject, correct, add")
     target: str = Field(description="<kind>:<id>, e.g. frame:12")
 
 

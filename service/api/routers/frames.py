@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -15,6 +16,7 @@ from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import DbSession, ReadyState, State
 from service.api.errors import ApiError, invalid_form
 from service.api.selection import select_detectors
+from service.api.state import ServiceState
 from service.api.upload import read_multipart
 from service.auth import Principal, Role
 from service.gis.batch import BatchLimits, InvalidBatch, collect_frames
@@ -24,7 +26,7 @@ from service.schemas import DRIVE_ID_PATTERN, BatchAccepted, BatchFields, JobSta
 from service.storage import audit
 from service.storage.frames import FrameRepository
 from service.storage.jobs import JobRepository
-from service.storage.models import MAX_ROW_ID
+from service.storage.models import MAX_ROW_ID, Frame
 
 router = APIRouter(prefix="/v1", tags=["frames"], dependencies=[allow(Role.INSPECTOR)], responses=AUTH_RESPONSES)
 
@@ -115,10 +117,17 @@ def job_status(job_id: str, session: DbSession, principal: CurrentPrincipal) -> 
 def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> FileResponse:
     """The stored photo of a frame: re-encoded, without the upload's metadata. Inspectors see the
     frames they stored. Every read is in the audit log (written before the photo is sent)."""
+    return send_frame_image(state, principal, frame_id, lambda frame: _may_read(principal, frame.uploaded_by))
+
+
+def send_frame_image(
+    state: ServiceState, principal: Principal, frame_id: int, may_read: Callable[[Frame], bool]
+) -> FileResponse:
+    """A stored frame photo, audited; 404 alike for absent, deleted and forbidden ones."""
     with state.database.transaction() as session:
         frame = FrameRepository(session).get(frame_id)
         path = state.ingestor.images.path(frame.image_path) if frame and frame.image_path else None
-        if frame is None or path is None or not path.is_file() or not _may_read(principal, frame.uploaded_by):
+        if frame is None or path is None or not path.is_file() or not may_read(frame):
             raise ApiError(404, "not_found", f"no stored image for frame {frame_id}")
         audit.record(session, principal, audit.READ, f"frame:{frame_id}")
     return FileResponse(path, media_type="image/jpeg")

@@ -1,0 +1,751 @@
+"""Training set for road damage seen from a vehicle: held-out source, road-plane views, hard negatives.
+
+`python -m training.road_views --src ../shared/datasets/road_damage --out work/data/road_views`
+
+The shipped detector learnt from web photos taken close to the ground and fails on dash-cam
+frames, where potholes are small, flat ellipses far ahead and the shadow under a parked car is
+the darkest thing on the road. This builder writes a YOLO dataset whose
+
+* train split = the real train split without the held-out source (`jero/dashcam` by default, so it
+  can be the test source of a leave-one-source-out evaluation), plus
+  - **road-plane views**: a pothole crop of a web photo laid on the ground plane and rendered by a
+    pinhole camera 1.2-2 m high looking ahead (a homography; boxes transformed through the same
+    homography as the ellipse inscribed in each box), on a larger canvas with synthetic or real
+    asphalt around it, lane markings, patches, manholes, tar joints, wet patches, parked cars and
+    their shadows; the same renderer without the pothole crop gives negative views, so the
+    compositing itself never tells pothole from road;
+  - **hard negatives** as empty-label images: whole street photos from pothole-free datasets
+    (graffiti, anonymize), crops below the licence plate of cars (bumper, underside, shadow) and
+    pothole-free asphalt crops of the road photos;
+* val split = the real val split without the held-out source (early stopping must not see it).
+
+Needs only NumPy, OpenCV, PyYAML and the standard library (it runs on the GPU box before training).
+Everything is drawn from `random.Random(seed + index)`, so a build is reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from training.datasets.layout import IMAGE_SUFFIXES, is_image
+
+HELD_OUT = ("jero/dashcam",)
+NEGATIVE_DATASETS = ("graffiti", "anonymize")
+PLATE_CLASS = "licence_plate"
+POTHOLE = 0
+JPEG_QUALITY = 90
+MIN_BOX_PX = (6.0, 4.0)  # width, height: smaller rendered potholes are not labelled (and not drawn)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo and its boxes of one class (normalised xc, yc, w, h, so a resized copy still fits)."""
+
+    image: Path
+    boxes: tuple[tuple[float, float, float, float], ...]
+
+    def read(self) -> tuple[np.ndarray | None, list[tuple[float, float, float, float]]]:
+        """The image (BGR) and its boxes in pixels (x1, y1, x2, y2)."""
+        image = cv2.imread(str(self.image))
+        if image is None:
+            return None, []
+        h, w = image.shape[:2]
+        return image, [
+            ((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h) for x, y, bw, bh in self.boxes
+        ]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One generated train image: what kind, its index (seed) and where to write it."""
+
+    kind: str  # view | negview | street | under | asphalt
+    index: int
+    out_image: Path
+
+
+@dataclass
+class Pools:
+    """What the generators draw from (shared read-only with the worker processes)."""
+
+    roads: list[Photo]  # potholes
+    plates: list[Photo]  # licence plates
+    streets: list[Path]
+    scenery: list[Path]
+    seed: int
+
+
+@dataclass
+class BuildReport:
+    out: str
+    held_out: list[str]
+    real: dict[str, int]
+    generated: dict[str, int]
+    pothole_boxes: dict[str, int]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2)
+
+
+# ----------------------------------------------------------------------------- reading sources
+
+
+def _yolo_rows(label: Path) -> np.ndarray:
+    text = label.read_text(encoding="utf-8") if label.is_file() else ""
+    return np.loadtxt(text.splitlines(), ndmin=2).reshape(-1, 5) if text.strip() else np.zeros((0, 5))
+
+
+def _label_of(image: Path) -> Path:
+    parts = list(image.parts)
+    parts[len(parts) - 1 - parts[::-1].index("images")] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def read_manifest(src: Path) -> list[dict[str, str]]:
+    """Rows of `manifest.csv`: file_stem, split, source, ..."""
+    with (src / "manifest.csv").open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _image_of(src: Path, split: str, stem: str) -> Path:
+    folder = src / "images" / split
+    for suffix in sorted(IMAGE_SUFFIXES):  # the shared photos, or re-encoded copies of them
+        if (folder / f"{stem}{suffix}").is_file():
+            return folder / f"{stem}{suffix}"
+    raise FileNotFoundError(f"no image for {stem} in {folder}")
+
+
+def _images(folder: Path) -> list[Path]:
+    """The photos of a split folder: the shared JPEGs or re-encoded copies of them."""
+    return sorted(p for p in folder.iterdir() if is_image(p))
+
+
+def _photos(folder: Path, cls: int) -> list[Photo]:
+    """Photos of `folder` (images/train) with at least one box of class `cls`."""
+    out = []
+    for image in _images(folder):
+        rows = _yolo_rows(_label_of(image))
+        rows = rows[rows[:, 0] == cls]
+        if len(rows):
+            out.append(Photo(image, tuple(tuple(r) for r in rows[:, 1:].tolist())))
+    return out
+
+
+def _plates(root: Path) -> list[Photo]:
+    data = yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8")) or {}
+    names = data.get("names", {})
+    names = [names[k] for k in sorted(names, key=int)] if isinstance(names, dict) else list(names)
+    if PLATE_CLASS not in names:
+        return []
+    return _photos(root / "images" / "train", names.index(PLATE_CLASS))
+
+
+def load_pools(src: Path, negatives: list[Path], held_out: tuple[str, ...], seed: int) -> Pools:
+    """Road photos with potholes (train split, held-out sources excluded), plate photos, street photos."""
+    kept = {r["file_stem"] for r in read_manifest(src) if r["split"] == "train" and r["source"] not in held_out}
+    roads = [p for p in _photos(src / "images" / "train", POTHOLE) if p.image.stem in kept]
+    plates: list[Photo] = []
+    streets: list[Path] = []
+    scenery: list[Path] = []
+    for root in negatives:
+        found = _plates(root)
+        plates.extend(found)
+        photos = _images(root / "images" / "train")
+        streets.extend(photos)
+        if not found:  # close-ups of cars make poor scenery: cars are parked at their scale instead
+            scenery.extend(photos)
+    return Pools(roads, plates, streets, scenery or streets, seed)
+
+
+# ----------------------------------------------------------------------------- camera geometry
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera `height` m above a flat road, pitched down by `pitch` rad, image `width` x `rows`."""
+
+    width: int
+    rows: int
+    focal: float
+    height: float
+    pitch: float
+
+    @property
+    def ground_to_image(self) -> np.ndarray:
+        """Homography from road-plane (X right, Z ahead, 1) in metres to pixel (u, v, 1)."""
+        f, h, c, s = self.focal, self.height, math.cos(self.pitch), math.sin(self.pitch)
+        cx, cy = self.width / 2, self.rows / 2
+        return np.array([[f, cx * c, cx * h * s], [0.0, cy * c - f * s, cy * h * s + f * h * c], [0.0, c, h * s]])
+
+    @property
+    def horizon(self) -> float:
+        return self.rows / 2 - self.focal * math.tan(self.pitch)
+
+    def row_of(self, z: float) -> float:
+        p = self.ground_to_image @ np.array([0.0, z, 1.0])
+        return float(p[1] / p[2])
+
+    def pixels_per_metre(self, z: float) -> float:
+        """Horizontal scale at distance `z` ahead."""
+        return self.focal / (z * math.cos(self.pitch) + self.height * math.sin(self.pitch))
+
+
+def random_camera(rng: random.Random) -> Camera:
+    """A dash-cam: 16:9 or 4:3 frame, 1.2-2 m high, pitched 2-10 degrees down, 70-110 degrees wide."""
+    width = 1024
+    rows = rng.choice((576, 576, 768))
+    hfov = math.radians(rng.uniform(70, 110))
+    return Camera(width, rows, width / 2 / math.tan(hfov / 2), rng.uniform(1.2, 2.0), math.radians(rng.uniform(2, 10)))
+
+
+def _affine_to_ground(x0: float, z0: float, metres_per_px_x: float, metres_per_px_z: float, rows: int) -> np.ndarray:
+    """Pixel (u, v) of a top-down picture -> ground (X, Z): left edge at x0, bottom row at z0 (near)."""
+    return np.array([[metres_per_px_x, 0.0, x0], [0.0, -metres_per_px_z, z0 + rows * metres_per_px_z], [0, 0, 1]])
+
+
+def _project(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.c_[pts, np.ones(len(pts))] @ h.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def _ellipse_points(box: tuple[float, float, float, float], n: int = 24) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.c_[(x1 + x2) / 2 + (x2 - x1) / 2 * np.cos(t), (y1 + y2) / 2 + (y2 - y1) / 2 * np.sin(t)]
+
+
+# ----------------------------------------------------------------------------- textures and distractors
+
+GROUND_PPM = 40  # ground texture resolution, pixels per metre
+GROUND_X = (-8.0, 8.0)
+GROUND_Z = (0.8, 100.0)  # from below the bonnet to near the horizon
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, int], scale: int) -> np.ndarray:
+    small = rng.standard_normal((max(2, shape[0] // scale), max(2, shape[1] // scale))).astype(np.float32)
+    return cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def synthetic_asphalt(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Grey asphalt: multi-scale noise around a random tone with a slight colour cast (BGR uint8)."""
+    tone = rng.uniform(70, 150)
+    grey = tone + 14 * _noise(rng, shape, 120) + 7 * _noise(rng, shape, 12) + 6 * rng.standard_normal(shape)
+    cast = rng.uniform(-6, 6, 3)
+    return np.clip(grey[..., None] + cast, 0, 255).astype(np.uint8)
+
+
+def _asphalt_crop(rng: random.Random, pools: Pools) -> np.ndarray | None:
+    """A pothole-free rectangle of a real road photo (boxes grown by 15 %), or None if none fits."""
+    for _ in range(4):
+        image, boxes = rng.choice(pools.roads).read()
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        for _ in range(25):
+            cw, ch = int(w * rng.uniform(0.25, 0.6)), int(h * rng.uniform(0.2, 0.5))
+            x, y = rng.randint(0, w - cw), rng.randint(int(h * 0.3), h - ch)  # lower part: road, not sky
+            clear = all(
+                x + cw < bx1 - 0.15 * (bx2 - bx1)
+                or x > bx2 + 0.15 * (bx2 - bx1)
+                or y + ch < by1 - 0.15 * (by2 - by1)
+                or y > by2 + 0.15 * (by2 - by1)
+                for bx1, by1, bx2, by2 in boxes
+            )
+            if clear and min(cw, ch) >= 48:
+                return image[y : y + ch, x : x + cw].copy()
+    return None
+
+
+def _tile(patch: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Mirror-tile a patch over `shape` (rows, cols)."""
+    flipped = np.concatenate([patch, patch[:, ::-1]], axis=1)
+    block = np.concatenate([flipped, flipped[::-1]], axis=0)
+    reps = (shape[0] // block.shape[0] + 1, shape[1] // block.shape[1] + 1, 1)
+    return np.tile(block, reps)[: shape[0], : shape[1]]
+
+
+def _gx(x: float) -> int:
+    return int((x - GROUND_X[0]) * GROUND_PPM)
+
+
+def _gz(z: float) -> int:
+    return int((GROUND_Z[1] - z) * GROUND_PPM)
+
+
+def draw_markings(g: np.ndarray, rng: random.Random) -> None:
+    """Lane lines: dashed centre line, solid edge lines, sometimes a zebra/stop bar; worn."""
+    colour = (235, 235, 235) if rng.random() < 0.8 else (40, 190, 230)
+    width = max(2, int(rng.uniform(0.10, 0.16) * GROUND_PPM))
+    lane = rng.uniform(2.8, 3.6)
+    centre = rng.uniform(-1.0, 1.0)
+    dash, gap = rng.uniform(2, 4), rng.uniform(3, 8)
+    z = GROUND_Z[0] - rng.uniform(0, dash + gap)
+    while z < GROUND_Z[1]:
+        cv2.line(g, (_gx(centre - lane / 2), _gz(z)), (_gx(centre - lane / 2), _gz(z + dash)), colour, width)
+        z += dash + gap
+    for edge in (centre - lane * 1.5, centre + lane / 2):
+        if rng.random() < 0.6:
+            cv2.line(g, (_gx(edge), _gz(GROUND_Z[0])), (_gx(edge), _gz(GROUND_Z[1])), colour, width)
+    if rng.random() < 0.25:
+        zs = rng.uniform(5, 20)
+        for k in range(rng.randint(3, 7)):
+            x = centre - lane / 2 + k * 0.9
+            cv2.rectangle(g, (_gx(x), _gz(zs + 3)), (_gx(x + 0.5), _gz(zs)), colour, -1)
+
+
+def draw_distractors(
+    g: np.ndarray, rng: random.Random, nrng: np.random.Generator, ppm: float = GROUND_PPM
+) -> list[str]:
+    """Things the shipped model mistakes for potholes, drawn on a top-down ground texture (`ppm`
+    pixels per metre) at random places; returns their kinds."""
+    rows, cols = g.shape[:2]
+
+    def spot() -> tuple[int, int]:
+        return rng.randrange(cols), rng.randrange(rows)
+
+    def m(lo: float, hi: float) -> int:
+        return max(1, int(rng.uniform(lo, hi) * ppm))
+
+    drawn = []
+    for _ in range(rng.randint(0, 3)):  # patches: resurfaced quadrilaterals with a dark seal edge
+        (x, y), pw, pl = spot(), m(0.5, 3), m(0.5, 4)
+        pts = np.array([[x, y], [x + pw, y], [x + pw, y + pl], [x, y + pl]]) + nrng.integers(-8, 9, (4, 2))
+        mask = np.zeros((rows, cols), np.uint8)
+        cv2.fillPoly(mask, [pts.astype(np.int32)], 255)
+        g[mask > 0] = np.clip(g[mask > 0].astype(np.int16) + int(rng.uniform(-45, 25)), 0, 255).astype(np.uint8)
+        cv2.polylines(g, [pts.astype(np.int32)], True, (25, 25, 25), m(0.02, 0.05))
+        drawn.append("patch")
+    if rng.random() < 0.45:  # manhole: metal disc, rim, concentric or grid pattern
+        c, r, metal = spot(), m(0.28, 0.4), int(rng.uniform(35, 95))
+        cv2.circle(g, c, r, (metal,) * 3, -1)
+        step = max(3, r // 6)
+        for k in range(-r + step, r, step):
+            if rng.random() < 0.5 and k > 0:
+                cv2.circle(g, c, k, (metal + 25,) * 3, 1)
+            else:
+                half = int(math.sqrt(max(0, r * r - k * k)))
+                cv2.line(g, (c[0] + k, c[1] - half), (c[0] + k, c[1] + half), (metal + 25,) * 3, 1)
+        cv2.circle(g, c, r, (metal + 40,) * 3, max(2, r // 8))
+        drawn.append("manhole")
+    for _ in range(rng.randint(1, 3) if rng.random() < 0.5 else 0):  # tar joints: sinuous sealed cracks
+        drift = np.array([rng.uniform(-0.5, 0.5), 0.4])
+        steps = np.cumsum(nrng.normal(0, 0.25, (rng.randint(6, 14), 2)) + drift, axis=0)
+        pts = (np.array(spot()) + steps * ppm).astype(np.int32)
+        cv2.polylines(g, [pts], False, (20, 20, 22), m(0.03, 0.07))
+        drawn.append("tar_joint")
+    if rng.random() < 0.3:  # wet asphalt: broad darker areas
+        blob = (_noise(nrng, (rows, cols), max(4, int(5 * ppm))) > 0.3).astype(np.float32)
+        blob = cv2.GaussianBlur(blob, (0, 0), 0.3 * ppm)
+        g[:] = (g * (1 - 0.45 * blob[..., None])).astype(np.uint8)
+        drawn.append("wet")
+    if rng.random() < 0.3:  # soft shadows (trees, poles)
+        mask = np.zeros((rows, cols), np.float32)
+        cv2.ellipse(mask, spot(), (m(0.5, 2.5), m(0.5, 3)), rng.uniform(0, 180), 0, 360, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), 0.2 * ppm)
+        g[:] = (g * (1 - rng.uniform(0.3, 0.55) * mask[..., None])).astype(np.uint8)
+        drawn.append("shadow")
+    return drawn
+
+
+def _car_crop(rng: random.Random, pools: Pools) -> np.ndarray | None:
+    """A car around its licence plate: about 3.6 plate widths wide, roof to a bit below the bumper."""
+    for _ in range(5):
+        image, plates = rng.choice(pools.plates).read()
+        if image is None:
+            continue
+        x1, y1, x2, y2 = rng.choice(plates)
+        pw = x2 - x1
+        if pw < 30:
+            continue
+        cx = (x1 + x2) / 2
+        left, right = int(cx - 1.8 * pw), int(cx + 1.8 * pw)
+        h, w = image.shape[:2]
+        top, bottom = int(y1 - 2.3 * pw), int(min(h, y2 + 0.7 * pw))
+        if left < -0.2 * pw or right > w + 0.2 * pw or top < -0.3 * (bottom - top) or bottom < y2 + 0.2 * pw:
+            continue
+        return image[max(0, top) : bottom, max(0, left) : right].copy()
+    return None
+
+
+def _paste(canvas: np.ndarray, patch: np.ndarray, x: int, y_bottom: int, width: int, feather: float = 0.06) -> None:
+    """Paste `patch` scaled to `width` px with its bottom edge on row `y_bottom`, edges feathered."""
+    scale = width / patch.shape[1]
+    height = max(2, int(patch.shape[0] * scale))
+    if width < 4:
+        return
+    patch = cv2.resize(patch, (width, height), interpolation=cv2.INTER_AREA)
+    alpha = np.zeros((height, width), np.float32)
+    m = max(1, int(feather * width))
+    alpha[m : -m or None, m : -m or None] = 1
+    alpha = cv2.GaussianBlur(alpha, (0, 0), m / 2 + 0.1)[..., None]
+    x0, y0 = x - width // 2, y_bottom - height
+    cx0, cy0 = max(0, x0), max(0, y0)
+    cx1, cy1 = min(canvas.shape[1], x0 + width), min(canvas.shape[0], y0 + height)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    sub = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+    region = canvas[cy0:cy1, cx0:cx1].astype(np.float32)
+    canvas[cy0:cy1, cx0:cx1] = (alpha[sub] * patch[sub] + (1 - alpha[sub]) * region).astype(np.uint8)
+
+
+def _cover(image: np.ndarray, width: int, rows: int) -> np.ndarray:
+    """Resize and centre-crop to fill width x rows."""
+    h, w = image.shape[:2]
+    s = max(width / w, rows / h)
+    r = cv2.resize(image, (max(width, round(w * s)), max(rows, round(h * s))), interpolation=cv2.INTER_AREA)
+    y, x = (r.shape[0] - rows) // 2, (r.shape[1] - width) // 2
+    return r[y : y + rows, x : x + width]
+
+
+def _warp_onto(canvas: np.ndarray, image: np.ndarray, h: np.ndarray, alpha: np.ndarray, match: float = 0.0) -> None:
+    """Warp `image` by homography `h` onto the canvas; `match` pulls its mean colour that far
+    towards the canvas under it (a pasted crop should not stand out as a lighter square)."""
+    size = (canvas.shape[1], canvas.shape[0])
+    warped = cv2.warpPerspective(image, h, size, flags=cv2.INTER_LINEAR).astype(np.float32)
+    a = cv2.warpPerspective(alpha, h, size, flags=cv2.INTER_LINEAR)[..., None]
+    inside = a[..., 0] > 0.5
+    if match and inside.any():
+        warped += match * (canvas[inside].mean(0) - warped[inside].mean(0))
+    canvas[:] = np.clip(a * warped + (1 - a) * canvas, 0, 255).astype(np.uint8)
+
+
+def _feather(rows: int, cols: int, fraction: float) -> np.ndarray:
+    alpha = np.zeros((rows, cols), np.float32)
+    m = max(1, int(fraction * min(rows, cols)))
+    alpha[m:-m, m:-m] = 1
+    return cv2.GaussianBlur(alpha, (0, 0), m / 2 + 0.1)
+
+
+# ----------------------------------------------------------------------------- the renderer
+
+
+def render_view(rng: random.Random, pools: Pools, with_pothole: bool) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+    """A dash-cam-like frame: street photo as scenery, a road plane ahead, optional pothole crop on it."""
+    nrng = np.random.default_rng(rng.getrandbits(32))
+    cam = random_camera(rng)
+    canvas = _cover(cv2.imread(str(rng.choice(pools.scenery))), cam.width, cam.rows)
+    # ground texture (top-down, far at the top) -> image
+    gshape = (int((GROUND_Z[1] - GROUND_Z[0]) * GROUND_PPM), int((GROUND_X[1] - GROUND_X[0]) * GROUND_PPM))
+    real = _asphalt_crop(rng, pools) if rng.random() < 0.2 else None
+    ground = _tile(cv2.resize(real, None, fx=1.5, fy=1.5), gshape) if real is not None else None
+    ground = synthetic_asphalt(nrng, gshape) if ground is None else ground
+    draw_markings(ground, rng)
+    draw_distractors(ground, rng, nrng)
+    half_road = rng.uniform(3.5, 7.0)
+    gh = cam.ground_to_image @ _affine_to_ground(GROUND_X[0], GROUND_Z[0], 1 / GROUND_PPM, 1 / GROUND_PPM, gshape[0])
+    galpha = np.zeros(gshape, np.float32)
+    galpha[:, max(0, _gx(-half_road)) : _gx(min(GROUND_X[1], half_road * rng.uniform(0.6, 1.0)))] = 1
+    _warp_onto(canvas, ground, gh, cv2.GaussianBlur(galpha, (0, 0), 6))
+    boxes: list[tuple[float, ...]] = []
+    patch_z = rng.uniform(2.5, 11.0)
+    patch_x = rng.uniform(-2.5, 1.5)
+    if with_pothole:
+        for _ in range(3):  # too far for any box of 6x4 px: come closer rather than draw it unlabelled
+            trial = canvas.copy()
+            boxes = _lay_pothole(trial, cam, rng, pools, patch_x, patch_z)
+            if boxes:
+                canvas = trial
+                break
+            patch_z = max(2.0, patch_z * 0.6)
+    else:
+        crop = _asphalt_crop(rng, pools)  # a pasted pothole-free crop: compositing is no pothole cue
+        if crop is not None:
+            metres = rng.uniform(1.0, 3.5)
+            a = _affine_to_ground(patch_x, patch_z, metres / crop.shape[1], metres / crop.shape[1], crop.shape[0])
+            _warp_onto(canvas, crop, cam.ground_to_image @ a, _feather(*crop.shape[:2], 0.08), rng.uniform(0.3, 0.8))
+    if pools.plates and rng.random() < 0.5:
+        _park_cars(canvas, cam, rng, pools)
+    if rng.random() < 0.35:
+        boxes = _dashboard(canvas, rng, boxes)
+    return _photometric(canvas, rng, nrng), boxes
+
+
+def _lay_pothole(
+    canvas: np.ndarray, cam: Camera, rng: random.Random, pools: Pools, x0: float, z0: float
+) -> list[tuple[float, ...]]:
+    """Crop a road photo around its potholes and lay it flat at (x0, z0); return the transformed boxes."""
+    image, pothole_boxes = rng.choice(pools.roads).read()
+    if image is None:
+        return []
+    h, w = image.shape[:2]
+    b = np.array(pothole_boxes)
+    ux1, uy1, ux2, uy2 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    mx, my = rng.uniform(0.15, 0.5) * (ux2 - ux1), rng.uniform(0.15, 0.5) * (uy2 - uy1)
+    cx1, cy1 = int(max(0, ux1 - mx)), int(max(0, uy1 - my))
+    cx2, cy2 = int(min(w, ux2 + mx)), int(min(h, uy2 + my))
+    crop = image[cy1:cy2, cx1:cx2]
+    metres = rng.uniform(1.2, 4.5)  # ground width the crop covers
+    stretch = rng.uniform(1.0, 2.0)  # web photos are oblique already: less depth squash
+    # shrink the crop first to about the size it will have on screen (warpPerspective does not filter)
+    on_screen = metres * cam.pixels_per_metre(z0)
+    scale = min(1.0, 1.5 * on_screen / crop.shape[1])
+    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+    mpp = metres / crop.shape[1]
+    a = _affine_to_ground(x0 - metres / 2, z0, mpp, mpp * stretch, crop.shape[0])
+    hom = cam.ground_to_image @ a
+    _warp_onto(canvas, crop, hom, _feather(*crop.shape[:2], 0.08), rng.uniform(0.3, 0.8))
+    boxes = []
+    for x1, y1, x2, y2 in pothole_boxes:
+        local = ((x1 - cx1) * scale, (y1 - cy1) * scale, (x2 - cx1) * scale, (y2 - cy1) * scale)
+        pts = _project(hom, _ellipse_points(local))
+        bx1, by1 = pts.min(0)
+        bx2, by2 = pts.max(0)
+        clipped = (max(0, bx1), max(0, by1), min(cam.width, bx2), min(cam.rows, by2))
+        area = (bx2 - bx1) * (by2 - by1)
+        kept = max(0, clipped[2] - clipped[0]) * max(0, clipped[3] - clipped[1])
+        big = clipped[2] - clipped[0] >= MIN_BOX_PX[0] and clipped[3] - clipped[1] >= MIN_BOX_PX[1]
+        if area > 0 and kept / area >= 0.6 and big:
+            boxes.append(clipped)
+    return boxes
+
+
+def _park_cars(canvas: np.ndarray, cam: Camera, rng: random.Random, pools: Pools) -> None:
+    """Cars at the roadside or ahead, with the dark shadow beneath them drawn on the road first."""
+    for _ in range(rng.randint(1, 3)):
+        car = _car_crop(rng, pools)
+        if car is None:
+            return
+        x, z = rng.choice((-1, 1)) * rng.uniform(2.0, 5.0), rng.uniform(6, 30)
+        row = cam.row_of(z)
+        u = cam.width / 2 + x * cam.pixels_per_metre(z)
+        width = int(1.8 * cam.pixels_per_metre(z))
+        shadow = np.zeros(canvas.shape[:2], np.float32)
+        axes = (max(2, int(width * 0.55)), max(2, int(width * rng.uniform(0.06, 0.14))))
+        cv2.ellipse(shadow, (int(u), int(row)), axes, 0, 0, 360, 1.0, -1)
+        shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, axes[1] / 2))
+        canvas[:] = (canvas * (1 - rng.uniform(0.55, 0.8) * shadow[..., None])).astype(np.uint8)
+        _paste(canvas, car, int(u), int(row - 0.05 * width), width)
+
+
+def _dashboard(canvas: np.ndarray, rng: random.Random, boxes: list[tuple[float, ...]]) -> list[tuple[float, ...]]:
+    """The car's dashboard in the bottom 10-22 % (an arc-topped dark band); drops boxes it hides."""
+    rows, width = canvas.shape[:2]
+    top = int(rows * (1 - rng.uniform(0.10, 0.22)))
+    mask = np.zeros((rows, width), np.uint8)
+    cv2.ellipse(mask, (width // 2, top + int(rows * 0.25)), (int(width * 0.8), int(rows * 0.25)), 0, 180, 360, 255, -1)
+    mask[top + int(rows * 0.25) :] = 255
+    tone = rng.randint(15, 55)
+    canvas[mask > 0] = np.clip(
+        tone + np.random.default_rng(rng.getrandbits(32)).normal(0, 4, (int((mask > 0).sum()), 3)), 0, 255
+    ).astype(np.uint8)
+    kept = []
+    for x1, y1, x2, y2 in boxes:
+        visible_bottom = min(y2, top)
+        if visible_bottom - y1 >= max(MIN_BOX_PX[1], 0.6 * (y2 - y1)):
+            kept.append((x1, y1, x2, visible_bottom))
+    return kept
+
+
+def _photometric(canvas: np.ndarray, rng: random.Random, nrng: np.random.Generator) -> np.ndarray:
+    """Camera look: slight blur, sensor noise, contrast/brightness (HSV and flips are Ultralytics')."""
+    if rng.random() < 0.4:
+        canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.4, 1.2))
+    out = canvas.astype(np.float32) * rng.uniform(0.8, 1.15) + rng.uniform(-15, 15)
+    out += nrng.normal(0, rng.uniform(1, 5), out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- standalone negatives
+
+
+def render_negative(kind: str, rng: random.Random, pools: Pools) -> np.ndarray | None:
+    """street: a whole pothole-free street photo; under: below a licence plate; asphalt: a road crop."""
+    nrng = np.random.default_rng(rng.getrandbits(32))
+    if kind == "street":
+        return cv2.imread(str(rng.choice(pools.streets)))
+    if kind == "under":
+        for _ in range(5):
+            image, plates = rng.choice(pools.plates).read()
+            if image is None:
+                continue
+            x1, y1, x2, _ = rng.choice(plates)
+            h, w = image.shape[:2]
+            pw = x2 - x1
+            top, left, right = int(y1 - 0.6 * pw), int(max(0, x1 - 1.8 * pw)), int(min(w, x2 + 1.8 * pw))
+            if top < 0 or h - top < 0.5 * pw or right - left < 64:
+                continue
+            return image[top:h, left:right].copy()
+        return None
+    crop = _asphalt_crop(rng, pools)
+    if crop is None:
+        return None
+    if rng.random() < 0.6:  # distractors drawn on the real asphalt, which spans 1.5-4 m
+        draw_distractors(crop, rng, nrng, crop.shape[1] / rng.uniform(1.5, 4.0))
+    return crop
+
+
+# ----------------------------------------------------------------------------- worker and build
+
+
+_POOLS: Pools | None = None
+
+
+def _init(pools: Pools) -> None:
+    global _POOLS
+    _POOLS = pools
+    cv2.setNumThreads(1)
+
+
+def _yolo_text(boxes: list[tuple[float, ...]], width: int, rows: int) -> str:
+    rows_out = [
+        ((x1 + x2) / 2 / width, (y1 + y2) / 2 / rows, (x2 - x1) / width, (y2 - y1) / rows) for x1, y1, x2, y2 in boxes
+    ]
+    return "".join(f"{POTHOLE} {xc:.6f} {yc:.6f} {w:.6f} {h:.6f}\n" for xc, yc, w, h in rows_out)
+
+
+def run_task(task: Task) -> tuple[str, int, bool]:
+    """Render one generated image and its label file; returns (kind, boxes, written)."""
+    pools = _POOLS
+    assert pools is not None
+    rng = random.Random(f"{pools.seed}:{task.kind}:{task.index}")
+    if task.kind in ("view", "negview"):
+        image, boxes = render_view(rng, pools, task.kind == "view")
+    else:
+        image, boxes = render_negative(task.kind, rng, pools), []
+    if image is None or image.size == 0:
+        return task.kind, 0, False
+    if max(image.shape[:2]) > 1024:
+        s = 1024 / max(image.shape[:2])
+        image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(task.out_image), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    _label_of(task.out_image).write_text(_yolo_text(boxes, image.shape[1], image.shape[0]), encoding="utf-8")
+    return task.kind, len(boxes), True
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def copy_real(src: Path, out: Path, held_out: tuple[str, ...]) -> Counter:
+    """Real images and labels of both splits, held-out sources left out; counts per split/source."""
+    counts: Counter = Counter()
+    for row in read_manifest(src):
+        if row["source"] in held_out:
+            counts[f"{row['split']}:held_out:{row['source']}"] += 1
+            continue
+        image = _image_of(src, row["split"], row["file_stem"])
+        dst = out / "images" / row["split"] / image.name
+        _link(image, dst)
+        label = _label_of(image)
+        if label.is_file():
+            _link(label, _label_of(dst))
+        else:
+            _label_of(dst).write_text("", encoding="utf-8")
+        counts[f"{row['split']}:{row['source']}"] += 1
+    return counts
+
+
+def build(
+    src: Path,
+    out: Path,
+    negatives: list[Path],
+    held_out: tuple[str, ...] = HELD_OUT,
+    counts: dict[str, int] | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+) -> BuildReport:
+    """Write the dataset to `out` (re-created); `counts` = generated images per kind."""
+    began = time.monotonic()
+    counts = counts or {}
+    known = {r["source"] for r in read_manifest(src)}
+    unknown = set(held_out) - known
+    if unknown:
+        raise ValueError(f"held-out sources {sorted(unknown)} not in {src / 'manifest.csv'}: {sorted(known)}")
+    shutil.rmtree(out, ignore_errors=True)
+    for split in ("train", "val"):
+        (out / "images" / split).mkdir(parents=True)
+        (out / "labels" / split).mkdir(parents=True)
+    real = copy_real(src, out, held_out)
+    pools = load_pools(src, [n for n in negatives if n.is_dir()], held_out, seed)
+    notes = []
+    if not pools.streets:
+        notes.append("no negative datasets found: views use synthetic scenery only")
+    kinds = dict(counts)
+    if not pools.plates:
+        kinds["under"] = 0
+    if not pools.streets:
+        kinds = {k: 0 for k in kinds}
+    tasks = [
+        Task(kind, i, out / "images" / "train" / f"gen_{kind}_{i:05d}.jpg")
+        for kind, n in kinds.items()
+        for i in range(n)
+    ]
+    with Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(pools,)) as pool:
+        results = pool.map(run_task, tasks, chunksize=4)
+    made: Counter = Counter()
+    boxes: Counter = Counter()
+    for kind, n, ok in results:
+        made[kind] += ok
+        boxes[kind] += n
+    (out / "data.yaml").write_text(
+        "# Written by `python -m training.road_views`; paths are relative to this file's folder.\n"
+        f"# Held out of train and val: {', '.join(held_out)} (test it with `stadtblick train loso`).\n"
+        + yaml.safe_dump(
+            {"train": "images/train", "val": "images/val", "nc": 2, "names": {0: "pothole", 1: "crack"}},
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
+    report = BuildReport(
+        str(out), list(held_out), dict(real), dict(made), dict(boxes), round(time.monotonic() - began, 1), notes
+    )
+    (out / "build.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    return report
+
+
+DEFAULT_COUNTS = {"view": 600, "negview": 200, "street": 150, "under": 100, "asphalt": 80}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.road_views", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--src", type=Path, required=True, help="road_damage dataset (data.yaml, manifest.csv)")
+    parser.add_argument("--out", type=Path, required=True, help="dataset folder to (re)create")
+    parser.add_argument(
+        "--negatives",
+        type=Path,
+        action="append",
+        help="pothole-free photo datasets (YOLO layout); default: graffiti and anonymize beside --src",
+    )
+    parser.add_argument("--hold-out", action="append", help=f"manifest source kept out (default {HELD_OUT[0]})")
+    for kind, n in DEFAULT_COUNTS.items():
+        parser.add_argument(f"--{kind}", type=int, default=n, help=f"generated {kind} images (default {n})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, help="processes (default: all cores)")
+    args = parser.parse_args(argv)
+    negatives = args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS]
+    report = build(
+        args.src,
+        args.out,
+        negatives,
+        tuple(args.hold_out or HELD_OUT),
+        {kind: getattr(args, kind) for kind in DEFAULT_COUNTS},
+        args.seed,
+        args.workers,
+    )
+    print(report.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
