@@ -36,7 +36,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -691,7 +691,9 @@ def build(
         for kind, n in kinds.items()
         for i in range(n)
     ]
-    with Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(pools,)) as pool:
+    # spawn, not fork: a forked worker can inherit a lock held by a thread of the parent (OpenCV,
+    # a test session's server threads) and hang for ever.
+    with get_context("spawn").Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(pools,)) as pool:
         results = pool.map(run_task, tasks, chunksize=4)
     made: Counter = Counter()
     boxes: Counter = Counter()

@@ -10,7 +10,7 @@ from datetime import datetime, timezone, tzinfo
 
 from sqlalchemy.orm import Session
 
-from service.auth.keys import Principal
+from service.auth.keys import Principal, Role
 from service.gis.geodesy import LonLat
 from service.gis.grading import Damage, GradingRules, TrackPoint, grade_segments, split_track
 from service.gis.ground_position import CameraModel, estimate
@@ -27,6 +27,13 @@ from service.storage.segments import SegmentRepository
 
 #: The drive of frames uploaded without a drive id: deduplicated like any drive, but never graded.
 UNASSIGNED_DRIVE = "unassigned"
+
+
+class ForeignDuplicate(Exception):
+    """The drive already holds these bytes, stored by another key: nothing of that frame is shown."""
+
+    def __init__(self) -> None:
+        super().__init__("this drive already holds the same image, stored with another key")
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ class FrameIngestor:
                 frames.lock_drive(context.drive_id)
                 existing = frames.find(context.drive_id, run.sha256)
                 if existing is not None:
+                    if not _may_see(context.uploaded_by, existing):
+                        raise ForeignDuplicate()
                     return _result(existing, duplicate=True)
                 frame = frames.add(
                     Frame(
@@ -271,6 +280,11 @@ def _position(context: FrameContext, meta: ImageMetadata) -> tuple[LonLat | None
     if exif is not None:
         return LonLat(exif.lon, exif.lat), heading, "exif"
     return None, heading, None
+
+
+def _may_see(uploader: Principal | None, frame: Frame) -> bool:
+    """A repeated upload shows the stored frame only to its owner (by key name) and admins."""
+    return uploader is None or uploader.role is Role.ADMIN or frame.uploaded_by == uploader.name
 
 
 def _result(frame: Frame, duplicate: bool) -> IngestResult:

@@ -56,10 +56,14 @@ _BATCH_BODY = {
     response_model=BatchAccepted,
     openapi_extra=_BATCH_BODY,
     responses={
+        400: {"description": "A malformed form, no frames, too many, or an archive whose directory is unreadable"},
+        404: {"description": "Unknown detector"},
+        413: {"description": "The upload is over the batch limit"},
         503: {
-            "description": "Models still loading, too many batch jobs pending (`Retry-After`), "
-            "or no anonymisation model (`anonymiser_unavailable`)"
-        }
+            "description": "Models still loading, too many batch jobs pending (`Retry-After`, before the body is "
+            "read), no anonymisation model (`anonymiser_unavailable`) or the database is unavailable"
+        },
+        507: {"description": "The service's storage is full"},
     },
 )
 async def upload_batch(
@@ -78,24 +82,28 @@ async def upload_batch(
     """
     settings = state.settings
     state.privacy.for_storage()  # 503 anonymiser_unavailable: no frame of the batch could be stored
-    chosen = select_detectors(state.registry, detectors)
-    form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
+    chosen = select_detectors(state.registry, detectors, principal)
+    jobs = state.batches.jobs
+    jobs.acquire()  # 503 `busy` before the body is read: a bounded number of uploads is held in memory
     try:
-        drive_id = BatchFields.model_validate(form.fields).drive_id
-    except ValidationError as exc:
-        raise invalid_form(exc) from exc
-    limits = BatchLimits(settings.max_batch_frames, settings.max_upload_bytes, settings.max_batch_bytes)
-    try:
-        frames = collect_frames(
-            form.files.get("files", []) + form.files.get("file", []),
-            [data for _, data in form.files.get("archive", [])],
-            limits,
-        )
-    except InvalidBatch as exc:
-        raise ApiError(400, "invalid_batch", str(exc)) from exc
-    overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
-    context = FrameContext(drive_id, uploaded_by=principal)
-    job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
+        form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
+        try:
+            drive_id = BatchFields.model_validate(form.fields).drive_id
+        except ValidationError as exc:
+            raise invalid_form(exc) from exc
+        limits = BatchLimits(settings.max_batch_frames, settings.max_upload_bytes)
+        loose = form.files.get("files", []) + form.files.get("file", [])
+        archives = [data for _, data in form.files.get("archive", [])]
+        try:
+            frames = await run_in_threadpool(collect_frames, loose, archives, limits)
+        except InvalidBatch as exc:
+            raise ApiError(400, "invalid_batch", str(exc)) from exc
+        overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
+        context = FrameContext(drive_id, uploaded_by=principal)
+        job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
+    except BaseException:
+        jobs.release()
+        raise
     status_url = f"{str(request.base_url).rstrip('/')}/v1/jobs/{job_id}"
     return BatchAccepted(job_id=job_id, status_url=status_url, frames=len(frames))
 
