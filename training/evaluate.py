@@ -113,6 +113,23 @@ def _at_threshold(preds: list[Detections], truths: list[tuple[np.ndarray, np.nda
     return tp, npred, matrix
 
 
+def predict(
+    detector: OnnxDetector,
+    files: list[Path],
+    params: DetectParams = MAP_PARAMS,
+    track: Callable[..., Iterable] = lambda it, **_: it,
+) -> tuple[list[Detections], list[tuple[np.ndarray, np.ndarray]], list[float]]:
+    """Detections, labelled boxes (pixel xyxy, class ids) and seconds per image, as the service detects."""
+    preds, truths, seconds = [], [], []
+    for path in track(files, description=f"detecting with {detector.name}"):
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        began = time.perf_counter()
+        preds.append(detector.detect(image, params))
+        seconds.append(time.perf_counter() - began)
+        truths.append(read_labels(path, image.shape[1], image.shape[0]))
+    return preds, truths, seconds
+
+
 def evaluate(
     detector: OnnxDetector,
     data_yaml: Path,
@@ -137,17 +154,11 @@ def evaluate(
     files = ds.splits.get(split) or []
     if not files:
         raise ValueError(f"split {split!r} of {data_yaml} has no images")
-    preds, truths, seconds = [], [], []
-    stats: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for path in track(files, description=f"evaluating {detector.name}"):
-        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        began = time.perf_counter()
-        det = detector.detect(image, params)
-        seconds.append(time.perf_counter() - began)
-        txyxy, tcls = read_labels(path, image.shape[1], image.shape[0])
-        stats.append((match_predictions(det.xyxy, det.class_id, txyxy, tcls), det.confidence, det.class_id))
-        preds.append(det)
-        truths.append((txyxy, tcls))
+    preds, truths, seconds = predict(detector, files, params, track)
+    stats = [
+        (match_predictions(d.xyxy, d.class_id, *t), d.confidence, d.class_id)
+        for d, t in zip(preds, truths, strict=True)
+    ]
     nc = len(names)
     target = np.concatenate([t[1] for t in truths])
     ap = ap_per_class(*(np.concatenate(x) for x in zip(*stats, strict=True)), target, nc)
