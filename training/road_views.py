@@ -29,6 +29,7 @@ import argparse
 import csv
 import json
 import math
+import multiprocessing
 import os
 import random
 import shutil
@@ -36,7 +37,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
@@ -684,7 +684,9 @@ def build(
         for kind, n in kinds.items()
         for i in range(n)
     ]
-    with Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(pools,)) as pool:
+    # spawn, not fork: a forked OpenCV whose thread pool already ran can deadlock in the child
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(pools,)) as pool:
         results = pool.map(run_task, tasks, chunksize=4)
     made: Counter = Counter()
     boxes: Counter = Counter()
