@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from service.inference import Detections, OnnxDetector
+from service.inference.nms import non_max_suppression
 from service.registry.card import ModelCard, read_card
 from training.datasets.hashing import duplicate_groups
 from training.datasets.layout import load_yolo_dataset
@@ -68,6 +69,7 @@ class ModelReport:
     version: str
     variant: str
     threshold: float  # served (card) threshold
+    nms_iou: float
     held_out_in_training: bool | None  # None: unknown (no build report beside its training data)
     sets: dict[str, SetScore] = field(default_factory=dict)
     calibrated: dict[str, float] = field(default_factory=dict)  # set name -> best-F1 conf there
@@ -143,18 +145,20 @@ class _PerImage:
     centre: list[np.ndarray]
     conf: list[np.ndarray]
     boxes: np.ndarray  # (n_images,) labelled boxes of the class
+    dets: list[Detections]  # the class's detections at validation settings (conf 0.001, NMS IoU 0.7)
 
 
 def _per_image(preds: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]], cls: int) -> _PerImage:
-    tp, centre, conf, boxes = [], [], [], []
+    tp, centre, conf, boxes, dets = [], [], [], [], []
     for det, (txyxy, tcls) in zip(preds, truths, strict=True):
         keep = det.class_id == cls
+        dets.append(det[keep])
         d_xyxy, d_cls = det.xyxy[keep], det.class_id[keep]
         tp.append(match_predictions(d_xyxy, d_cls, txyxy, tcls, IOU_THRESHOLDS[:1])[:, 0])
         centre.append(match_centres(d_xyxy, d_cls, txyxy, tcls)[:, 0])
         conf.append(det.confidence[keep])
         boxes.append(int((tcls == cls).sum()))
-    return _PerImage(tp, centre, conf, np.array(boxes))
+    return _PerImage(tp, centre, conf, np.array(boxes), dets)
 
 
 def _ap50(flags: list[np.ndarray], conf: list[np.ndarray], labels: int, idx: np.ndarray) -> tuple[float, float]:
@@ -180,15 +184,18 @@ def _interval(values: list[float]) -> tuple[float, float]:
     return round(float(lo), 4), round(float(hi), 4)
 
 
-def _fp(per: _PerImage, thr: float) -> tuple[int, float | None, float | None]:
+def _fp(per: _PerImage, thr: float, iou: float) -> tuple[int, float | None, float | None]:
+    """Images without a labelled box of the class, share with >= 1 box and boxes per image, with
+    the served confidence and NMS IoU applied to the validation-setting detections."""
     empty = np.flatnonzero(per.boxes == 0)
     if not len(empty):
         return 0, None, None
-    counts = np.array([int((per.conf[i] >= thr).sum()) for i in empty])
+    served = [non_max_suppression(per.dets[i][per.dets[i].confidence >= thr], iou, 300) for i in empty]
+    counts = np.array([len(d) for d in served])
     return len(empty), float((counts > 0).mean()), float(counts.mean())
 
 
-def score_set(per: _PerImage, resamples: list[np.ndarray], thr: float) -> SetScore:
+def score_set(per: _PerImage, resamples: list[np.ndarray], thr: float, iou: float) -> SetScore:
     everything = np.arange(len(per.boxes))
     labels = int(per.boxes.sum())
     ap = centre = best = None
@@ -198,7 +205,7 @@ def score_set(per: _PerImage, resamples: list[np.ndarray], thr: float) -> SetSco
         centre, _ = _ap50(per.centre, per.conf, labels, everything)
         ap_ci = _interval([_ap50(per.tp, per.conf, int(per.boxes[r].sum()), r)[0] for r in resamples])
         centre_ci = _interval([_ap50(per.centre, per.conf, int(per.boxes[r].sum()), r)[0] for r in resamples])
-    empty, rate, per_image = _fp(per, thr)
+    empty, rate, per_image = _fp(per, thr, iou)
     return SetScore(len(per.boxes), labels, ap, ap_ci, centre, centre_ci, empty, rate, per_image, best)
 
 
@@ -260,6 +267,7 @@ def compare(
                 card.version,
                 chosen,
                 card.thresholds.conf,
+                card.thresholds.iou,
                 held_out_in_training(card, held_out),
             )
         )
@@ -270,7 +278,7 @@ def compare(
         groups = [groups_all[index[f]] for f in s.files]
         resamples = _resamples(groups, bootstrap, seed)
         for report, per_set in zip(reports, per_model, strict=True):
-            report.sets[s.name] = score_set(per_set[s.name], resamples, report.threshold)
+            report.sets[s.name] = score_set(per_set[s.name], resamples, report.threshold, report.nms_iou)
         if len(per_model) == 2 and per_model[0][s.name].boxes.sum():
             result.deltas[s.name] = _paired_delta(per_model[0][s.name], per_model[1][s.name], resamples)
     for report, per_set in zip(reports, per_model, strict=True):
@@ -281,7 +289,7 @@ def compare(
         if report.calibrated:
             thr = float(np.mean(list(report.calibrated.values())))
             for s in sets:
-                empty, rate, per_image = _fp(per_set[s.name], thr)
+                empty, rate, per_image = _fp(per_set[s.name], thr, report.nms_iou)
                 if empty:
                     report.fp_at_calibrated[s.name] = {"threshold": round(thr, 3), "rate": rate, "per_image": per_image}
     return result
