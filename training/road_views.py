@@ -98,6 +98,7 @@ class BuildReport:
     pothole_boxes: dict[str, int]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    near_duplicates: dict | None = None  # held-out vs training images, when checked
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
@@ -630,12 +631,16 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def copy_real(src: Path, out: Path, held_out: tuple[str, ...]) -> Counter:
-    """Real images and labels of both splits, held-out sources left out; counts per split/source."""
+def copy_real(src: Path, out: Path, held_out: tuple[str, ...], leak: set[str] | None = None) -> Counter:
+    """Real images and labels of both splits, held-out sources (and `leak`: near-duplicates of
+    them) left out; counts per split/source."""
     counts: Counter = Counter()
     for row in read_manifest(src):
         if row["source"] in held_out:
             counts[f"{row['split']}:held_out:{row['source']}"] += 1
+            continue
+        if row["file_stem"] in (leak or set()):
+            counts[f"{row['split']}:near_duplicate_of_held_out"] += 1
             continue
         image = _image_of(src, row["split"], row["file_stem"])
         dst = out / "images" / row["split"] / image.name
@@ -649,6 +654,38 @@ def copy_real(src: Path, out: Path, held_out: tuple[str, ...]) -> Counter:
     return counts
 
 
+def held_out_near_duplicates(
+    src: Path, negatives: list[Path], held_out: tuple[str, ...], max_distance: int
+) -> dict[str, object]:
+    """Held-out images that are near-duplicates (repo dHash, Pillow) of anything the builder trains
+    on: the road photos of other sources and the negative datasets' train photos. Any pair found
+    would leak the test source into training, so the builder drops its training side."""
+    from training.datasets.hashing import dhash, near_duplicate_pairs
+
+    rows = read_manifest(src)
+    tested = [_image_of(src, r["split"], r["file_stem"]) for r in rows if r["source"] in held_out]
+    trained = [_image_of(src, r["split"], r["file_stem"]) for r in rows if r["source"] not in held_out]
+    trained += [p for n in negatives for p in sorted((n / "images" / "train").glob("*.jpg"))]
+    hashes = [dhash(p) for p in tested + trained]
+    pairs = [(a, b) for a, b in near_duplicate_pairs(hashes, max_distance) if a < len(tested) <= b]
+    closest = min(
+        (
+            int(np.bitwise_count(np.uint64(hashes[a]) ^ np.uint64(hashes[b])))
+            for a in range(len(tested))
+            for b in range(len(tested), len(hashes))
+            if hashes[a] is not None and hashes[b] is not None
+        ),
+        default=None,
+    )
+    return {
+        "max_distance": max_distance,
+        "held_out_images": len(tested),
+        "compared_with": len(trained),
+        "pairs": [[tested[a].name, str(trained[b - len(tested)])] for a, b in pairs],
+        "closest_distance": closest,
+    }
+
+
 def build(
     src: Path,
     out: Path,
@@ -657,8 +694,10 @@ def build(
     counts: dict[str, int] | None = None,
     seed: int = 0,
     workers: int | None = None,
+    duplicates: dict | None = None,
 ) -> BuildReport:
-    """Write the dataset to `out` (re-created); `counts` = generated images per kind."""
+    """Write the dataset to `out` (re-created); `counts` = generated images per kind; `duplicates`
+    (from `held_out_near_duplicates`) names training images to leave out."""
     began = time.monotonic()
     counts = counts or {}
     known = {r["source"] for r in read_manifest(src)}
@@ -669,8 +708,13 @@ def build(
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True)
         (out / "labels" / split).mkdir(parents=True)
-    real = copy_real(src, out, held_out)
+    leak = {Path(b).stem for _, b in (duplicates or {}).get("pairs", [])}
+    real = copy_real(src, out, held_out, leak)
     pools = load_pools(src, [n for n in negatives if n.is_dir()], held_out, seed)
+    pools.roads = [p for p in pools.roads if p.image.stem not in leak]
+    pools.plates = [p for p in pools.plates if p.image.stem not in leak]
+    pools.streets = [p for p in pools.streets if p.stem not in leak]
+    pools.scenery = [p for p in pools.scenery if p.stem not in leak]
     notes = []
     if not pools.streets:
         notes.append("no negative datasets found: views use synthetic scenery only")
@@ -705,6 +749,8 @@ def build(
     report = BuildReport(
         str(out), list(held_out), dict(real), dict(made), dict(boxes), round(time.monotonic() - began, 1), notes
     )
+    if duplicates is not None:
+        report.near_duplicates = duplicates
     (out / "build.json").write_text(report.to_json() + "\n", encoding="utf-8")
     return report
 
@@ -727,16 +773,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{kind}", type=int, default=n, help=f"generated {kind} images (default {n})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="processes (default: all cores)")
+    parser.add_argument(
+        "--check-duplicates",
+        type=int,
+        metavar="BITS",
+        help="first look for near-duplicates (dHash distance <= BITS of 64; needs Pillow) of the held-out "
+        "images among the training images, report them and leave them out",
+    )
     args = parser.parse_args(argv)
-    negatives = args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS]
+    negatives = [n for n in args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS] if n.is_dir()]
+    held_out = tuple(args.hold_out or HELD_OUT)
+    duplicates = None
+    if args.check_duplicates is not None:
+        duplicates = held_out_near_duplicates(args.src, negatives, held_out, args.check_duplicates)
     report = build(
         args.src,
         args.out,
         negatives,
-        tuple(args.hold_out or HELD_OUT),
+        held_out,
         {kind: getattr(args, kind) for kind in DEFAULT_COUNTS},
         args.seed,
         args.workers,
+        duplicates,
     )
     print(report.to_json())
     return 0
