@@ -220,13 +220,39 @@ def cmd_loso(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from training.compare import resolve_data, scorecard, to_markdown
+    from training.paths import shared_dir
+
+    try:
+        datasets = [resolve_data(d, shared_dir(args.shared), args.work) for d in args.data]
+        cards = [
+            scorecard(model, data, args.split, args.variant, args.tiling, track)
+            for data in datasets
+            for model in args.models
+        ]
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    table = to_markdown(cards)
+    console.print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table, encoding="utf-8")
+        console.print(f"written to {args.out}")
+    return 0
+
+
 def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     from service.config import Settings
-    from service.inference import SessionConfig
+    from service.inference import OnnxDetector, SessionConfig
     from service.privacy.centerface import CENTERFACE, load_centerface
-    from service.privacy.sources import COCO, build_anonymiser
+    from service.privacy.sources import ANONYMIZE, COCO, build_anonymiser
+    from service.registry.card import read_card
     from service.registry.registry import ModelRegistry
-    from training.anonymisation_recall import measure_sources, write_report
+    from training.anonymisation_recall import CLEAN, measure_robustness, measure_sources, write_report, write_robustness
+    from training.corruptions import CORRUPTIONS
+    from training.datasets.layout import load_yolo_dataset
 
     settings = Settings()
     sources = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else settings.anonymise_sources
@@ -244,8 +270,23 @@ def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     absent = set(sources) - {s.name for s in anonymiser.sources}
     if absent:
         console.print(f"[yellow]not installed, not measured:[/] {', '.join(sorted(absent))}")
-    results = measure_sources(anonymiser, args.data, args.split, track)
-    report = write_report(results, args.data, args.split, asdict(config), args.out)
+    if args.corruptions is None and not args.candidate and not args.conf:
+        results = measure_sources(anonymiser, args.data, args.split, track)
+        report = write_report(results, args.data, args.split, asdict(config), args.out)
+    else:
+        variants = [("shipped", anonymiser)]
+        for folder in args.candidate or []:
+            card = read_card(folder)
+            candidate = OnnxDetector(folder / card.served_file.path, card, SessionConfig())
+            variants.append(
+                (str(folder), build_anonymiser({**loaded, ANONYMIZE: candidate}, centerface, config, sources))
+            )
+        corruptions = [CLEAN, *CORRUPTIONS] if args.corruptions in (None, "all") else args.corruptions.split(",")
+        confs = [float(c) for c in args.conf.split(",")] if args.conf else [config.conf]
+        ds = load_yolo_dataset(args.data)
+        images = ds.splits.get(args.split) or []
+        results = measure_robustness(variants, images, ds.names, corruptions, confs, args.seed, track)
+        report = write_robustness(results, ds.names, args.data, args.split, args.seed, args.out)
     console.print(report.read_text(encoding="utf-8"))
     console.print(f"written: {report} and {report.with_suffix('.json')}")
     return 0
@@ -412,6 +453,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_loso)
 
+    p = sub.add_parser("compare", help="detector versions side by side: AP50 and false alarms per image group")
+    p.add_argument("models", type=Path, nargs="+", help="detector folders with model.json (weights/X, work/build/X-V)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        required=True,
+        help="data.yaml, or a listed set (folder with dataset.yaml + images.txt, e.g. datasets/graffiti_walls)",
+    )
+    p.add_argument("--split", default="val")
+    p.add_argument(
+        "--shared", type=Path, help="shared data folder for listed sets (default $STADTBLICK_SHARED or ../shared)"
+    )
+    p.add_argument("--work", type=Path, default=Path("work/eval-data"), help="where listed sets are materialised")
+    p.add_argument("--variant", help="fp32 or int8 (default: each version's served one)")
+    p.add_argument(
+        "--tiling", action=argparse.BooleanOptionalAction, default=None, help="force sliced inference on/off"
+    )
+    p.add_argument("--out", type=Path, help="also write the table as Markdown")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("publish", help="install a version into the weights folder unless it is worse")
     p.add_argument("candidate", type=Path, help="folder from `export`")
     p.add_argument("--data", type=Path, required=True, help="evaluation set both versions are scored on")
@@ -428,6 +490,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", type=Path, action="append", help="folders with anonymize/ (default: the service's)")
     p.add_argument("--sources", help="e.g. anonymize,centerface (default: STADTBLICK_ANONYMISE_SOURCES)")
     p.add_argument("--out", type=Path, default=Path("runs/anonymisation_recall"), help="report folder")
+    p.add_argument(
+        "--corruptions",
+        help="robustness benchmark: 'all', or a comma list of 'clean' and names in training/corruptions.py "
+        "(default with --candidate or --conf: all)",
+    )
+    p.add_argument(
+        "--candidate", type=Path, action="append", help="an exported anonymize folder measured beside the shipped one"
+    )
+    p.add_argument("--conf", help="comma list of confidence thresholds scored side by side (default: the service's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions' random draws")
     p.set_defaults(func=cmd_anonymisation_recall)
 
     p = sub.add_parser("export-embedding", help="cut the image-embedding model for lost-property matching")

@@ -113,21 +113,100 @@ def _at_threshold(preds: list[Detections], truths: list[tuple[np.ndarray, np.nda
     return tp, npred, matrix
 
 
+@dataclass
+class ImageResult:
+    """One image's detections (at the mAP settings) and its labelled boxes."""
+
+    path: Path
+    det: Detections
+    true_xyxy: np.ndarray
+    true_cls: np.ndarray
+    seconds: float
+
+    def hit(self, threshold: float) -> bool:
+        """Whether anything is reported at `threshold`: a false alarm on an image without labels."""
+        return bool((self.det.confidence >= threshold).any())
+
+
 def predict(
     detector: OnnxDetector,
-    files: list[Path],
-    params: DetectParams = MAP_PARAMS,
+    data_yaml: Path,
+    split: str = "val",
     track: Callable[..., Iterable] = lambda it, **_: it,
-) -> tuple[list[Detections], list[tuple[np.ndarray, np.ndarray]], list[float]]:
-    """Detections, labelled boxes (pixel xyxy, class ids) and seconds per image, as the service detects."""
-    preds, truths, seconds = [], [], []
-    for path in track(files, description=f"detecting with {detector.name}"):
+    tiling: bool | None = None,
+) -> list[ImageResult]:
+    """Run the detector over a split at the mAP settings (conf 0.001), image by image."""
+    ds = load_yolo_dataset(data_yaml)
+    names = detector.card.class_names
+    if not same_classes(ds.names, names):
+        raise ValueError(f"dataset classes {ds.names} differ from the model's {names}")
+    files = ds.splits.get(split) or []
+    if not files:
+        raise ValueError(f"split {split!r} of {data_yaml} has no images")
+    return predict_files(detector, files, track, tiling)
+
+
+def predict_files(
+    detector: OnnxDetector,
+    files: Iterable[Path],
+    track: Callable[..., Iterable] = lambda it, **_: it,
+    tiling: bool | None = None,
+) -> list[ImageResult]:
+    """Run the detector over images (labels beside them, YOLO layout) at the mAP settings."""
+    params = replace(MAP_PARAMS, tiling=tiling)
+    results = []
+    for path in track(list(files), description=f"evaluating {detector.name}"):
         image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         began = time.perf_counter()
-        preds.append(detector.detect(image, params))
-        seconds.append(time.perf_counter() - began)
-        truths.append(read_labels(path, image.shape[1], image.shape[0]))
-    return preds, truths, seconds
+        det = detector.detect(image, params)
+        seconds = time.perf_counter() - began
+        results.append(ImageResult(path, det, *read_labels(path, image.shape[1], image.shape[0]), seconds))
+    return results
+
+
+def score(
+    detector: OnnxDetector,
+    results: list[ImageResult],
+    data_yaml: Path,
+    split: str = "val",
+    threshold: float | None = None,
+    use_best_f1: bool = False,
+) -> tuple[Evaluation, APResult, np.ndarray]:
+    """mAP over `results`, and precision/recall/F1 and background false alarms at one confidence.
+
+    That confidence is `threshold`, else the best-F1 confidence when `use_best_f1`, else the
+    card's default confidence. Also returns the AP curves and confusion matrix for the plots.
+    """
+    names = detector.card.class_names
+    stats = [
+        (match_predictions(r.det.xyxy, r.det.class_id, r.true_xyxy, r.true_cls), r.det.confidence, r.det.class_id)
+        for r in results
+    ]
+    nc = len(names)
+    target = np.concatenate([r.true_cls for r in results])
+    ap = ap_per_class(*(np.concatenate(x) for x in zip(*stats, strict=True)), target, nc)
+    thr = threshold if threshold is not None else ap.best_conf if use_best_f1 else detector.card.thresholds.conf
+    tp, npred, matrix = _at_threshold([r.det for r in results], [(r.true_xyxy, r.true_cls) for r in results], nc, thr)
+    background = [r.hit(thr) for r in results if not len(r.true_cls)]
+    seconds = [r.seconds for r in results]
+    result = Evaluation(
+        model=str(detector.model_path),
+        data=str(data_yaml),
+        split=split,
+        images=len(results),
+        instances=len(target),
+        map50=ap.map50,
+        map50_95=ap.map50_95,
+        threshold=thr,
+        best_f1_threshold=ap.best_conf,
+        best_f1=ap.best_f1,
+        ms_per_image=1000 * float(np.mean(seconds[1:] or seconds)),
+        background_images=len(background),
+        background_false_positive_rate=float(np.mean(background)) if background else None,
+        classes=_class_rows(names, ap, tp, npred),
+        confusion=matrix.tolist(),
+    )
+    return result, ap, matrix
 
 
 def evaluate(
@@ -146,42 +225,8 @@ def evaluate(
     `use_best_f1`, else at the card's default confidence. `tiling` forces sliced inference on or
     off (None: as the card configures it), to measure what tiling brings.
     """
-    params = replace(MAP_PARAMS, tiling=tiling)
-    ds = load_yolo_dataset(data_yaml)
-    names = detector.card.class_names
-    if not same_classes(ds.names, names):
-        raise ValueError(f"dataset classes {ds.names} differ from the model's {names}")
-    files = ds.splits.get(split) or []
-    if not files:
-        raise ValueError(f"split {split!r} of {data_yaml} has no images")
-    preds, truths, seconds = predict(detector, files, params, track)
-    stats = [
-        (match_predictions(d.xyxy, d.class_id, *t), d.confidence, d.class_id)
-        for d, t in zip(preds, truths, strict=True)
-    ]
-    nc = len(names)
-    target = np.concatenate([t[1] for t in truths])
-    ap = ap_per_class(*(np.concatenate(x) for x in zip(*stats, strict=True)), target, nc)
-    thr = threshold if threshold is not None else ap.best_conf if use_best_f1 else detector.card.thresholds.conf
-    tp, npred, matrix = _at_threshold(preds, truths, nc, thr)
-    background = [bool((p.confidence >= thr).any()) for p, (_, c) in zip(preds, truths, strict=True) if not len(c)]
-    result = Evaluation(
-        model=str(detector.model_path),
-        data=str(data_yaml),
-        split=split,
-        images=len(files),
-        instances=len(target),
-        map50=ap.map50,
-        map50_95=ap.map50_95,
-        threshold=thr,
-        best_f1_threshold=ap.best_conf,
-        best_f1=ap.best_f1,
-        ms_per_image=1000 * float(np.mean(seconds[1:] or seconds)),
-        background_images=len(background),
-        background_false_positive_rate=float(np.mean(background)) if background else None,
-        classes=_class_rows(names, ap, tp, npred),
-        confusion=matrix.tolist(),
-    )
+    results = predict(detector, data_yaml, split, track, tiling)
+    result, ap, matrix = score(detector, results, data_yaml, split, threshold, use_best_f1)
     if out_dir is not None:
         write_evaluation(result, ap, matrix, out_dir)
     return result

@@ -33,7 +33,7 @@ from service.inference.nms import non_max_suppression
 from service.registry.card import ModelCard, read_card
 from training.datasets.hashing import duplicate_groups
 from training.datasets.layout import load_yolo_dataset
-from training.evaluate import MAP_PARAMS, predict
+from training.evaluate import predict_files
 from training.metrics import IOU_THRESHOLDS, ap_per_class, match_centres, match_predictions
 
 HELD_OUT = ("jero/dashcam",)
@@ -250,7 +250,9 @@ def compare(
             raise ValueError(f"{folder} has no class {cls_name!r} ({card.class_names})")
         chosen = variant if variant in card.files else card.serve_variant
         detector = OnnxDetector(folder / card.files[chosen].path, card)
-        preds, truths, _ = predict(detector, files, MAP_PARAMS, track)
+        results = predict_files(detector, files, track)
+        preds = [r.det for r in results]
+        truths = [(r.true_xyxy, r.true_cls) for r in results]
         truths = [
             (np.zeros((0, 4), np.float32), np.zeros(0, np.int64)) if i in unlabelled else t
             for i, t in enumerate(truths)

@@ -43,6 +43,8 @@ import cv2
 import numpy as np
 import yaml
 
+from training.datasets.layout import IMAGE_SUFFIXES, is_image
+
 HELD_OUT = ("jero/dashcam",)
 NEGATIVE_DATASETS = ("graffiti", "anonymize")
 PLATE_CLASS = "licence_plate"
@@ -126,16 +128,21 @@ def read_manifest(src: Path) -> list[dict[str, str]]:
 
 def _image_of(src: Path, split: str, stem: str) -> Path:
     folder = src / "images" / split
-    for suffix in (".jpg", ".jpeg", ".png"):
+    for suffix in sorted(IMAGE_SUFFIXES):  # the shared photos, or re-encoded copies of them
         if (folder / f"{stem}{suffix}").is_file():
             return folder / f"{stem}{suffix}"
     raise FileNotFoundError(f"no image for {stem} in {folder}")
 
 
+def _images(folder: Path) -> list[Path]:
+    """The photos of a split folder: the shared JPEGs or re-encoded copies of them."""
+    return sorted(p for p in folder.iterdir() if is_image(p))
+
+
 def _photos(folder: Path, cls: int) -> list[Photo]:
     """Photos of `folder` (images/train) with at least one box of class `cls`."""
     out = []
-    for image in sorted(folder.glob("*.jpg")):
+    for image in _images(folder):
         rows = _yolo_rows(_label_of(image))
         rows = rows[rows[:, 0] == cls]
         if len(rows):
@@ -162,7 +169,7 @@ def load_pools(src: Path, negatives: list[Path], held_out: tuple[str, ...], seed
     for root in negatives:
         found = _plates(root)
         plates.extend(found)
-        photos = sorted((root / "images" / "train").glob("*.jpg"))
+        photos = _images(root / "images" / "train")
         streets.extend(photos)
         if not found:  # close-ups of cars make poor scenery: cars are parked at their scale instead
             scenery.extend(photos)
@@ -665,7 +672,7 @@ def held_out_near_duplicates(
     rows = read_manifest(src)
     tested = [_image_of(src, r["split"], r["file_stem"]) for r in rows if r["source"] in held_out]
     trained = [_image_of(src, r["split"], r["file_stem"]) for r in rows if r["source"] not in held_out]
-    trained += [p for n in negatives for p in sorted((n / "images" / "train").glob("*.jpg"))]
+    trained += [p for n in negatives for p in _images(n / "images" / "train")]
     hashes = [dhash(p) for p in tested + trained]
     pairs = [(a, b) for a, b in near_duplicate_pairs(hashes, max_distance) if a < len(tested) <= b]
     closest = min(

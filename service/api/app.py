@@ -18,7 +18,7 @@ from service.api.errors import document_errors, install_error_handlers
 from service.api.routers import anonymize, audit, detect, exports, frames, health, lost_items, models, ogc, ui
 from service.api.state import ServiceState
 from service.config import Settings
-from service.web import STATIC_DIR
+from service.web import STATIC_DIR, SWAGGER_UI_DIR, SWAGGER_UI_URL
 
 log = logging.getLogger(__name__)
 
@@ -70,4 +70,5 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     for module in (detect, anonymize, frames, lost_items, exports, ogc, ui, models, audit, health):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.mount(SWAGGER_UI_URL, StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
     return app

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.gis import GRAFFITI, ROAD_CONDITION, ROAD_DAMAGE
-from service.gis.features import damage_feature, segment_feature
+from service.gis.features import DAMAGE_PROPERTIES, SEGMENT_PROPERTIES, damage_feature, segment_feature
 from service.gis.filters import FeatureQuery
 from service.storage.damages import DamageRepository
 from service.storage.models import MAX_ROW_ID
@@ -28,7 +28,7 @@ class Collection:
     id: str
     title: str
     description: str
-    geometry: str  # GeoJSON geometry type of every feature
+    properties: dict[str, dict[str, Any]]  # the features' logical schema: id, geometry, properties
     find: Callable[[Session, FeatureQuery], tuple[int, list[Any]]]
     get: Callable[[Session, str], Any | None]
     extent: Callable[[Session], Extent]
@@ -52,7 +52,7 @@ def _damage_collection(category: str, title: str, description: str) -> Collectio
         id=category,
         title=title,
         description=description,
-        geometry="Point",
+        properties=DAMAGE_PROPERTIES,
         find=lambda session, query: DamageRepository(session).find(category, query),
         get=get,
         extent=lambda session: DamageRepository(session).extent(category),
@@ -75,7 +75,7 @@ COLLECTIONS: dict[str, Collection] = {
             title="Road condition",
             description="Graded segments of the driven tracks: school grade 1 (very good) to 5 (urgent) "
             "from the severity-weighted damage per 100 m.",
-            geometry="LineString",
+            properties=SEGMENT_PROPERTIES,
             find=lambda session, query: SegmentRepository(session).find(query),
             get=lambda session, feature_id: (
                 SegmentRepository(session).get(feature_id) if _SEGMENT_ID.fullmatch(feature_id) else None

@@ -7,6 +7,7 @@ import io
 from datetime import datetime
 from typing import Any
 
+from service.gis.precision import published
 from service.storage.models import DamageRecord, Detection, Frame, RoadSegment
 
 
@@ -20,7 +21,11 @@ def photo_url(base_url: str, frame: Frame) -> str | None:
 
 
 def point(lon: float, lat: float) -> dict[str, Any]:
-    return {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
+    return {"type": "Point", "coordinates": [published(lon), published(lat)]}
+
+
+def line(coordinates: list[list[float]]) -> dict[str, Any]:
+    return {"type": "LineString", "coordinates": [[published(lon), published(lat)] for lon, lat in coordinates]}
 
 
 def damage_feature(record: DamageRecord, base_url: str) -> dict[str, Any]:
@@ -45,7 +50,7 @@ def segment_feature(segment: RoadSegment, base_url: str) -> dict[str, Any]:
     return {
         "type": "Feature",
         "id": segment.id,
-        "geometry": {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in segment.coordinates]},
+        "geometry": line(segment.coordinates),
         "properties": {
             "drive_id": segment.drive_id,
             "seq": segment.seq,
@@ -59,6 +64,38 @@ def segment_feature(segment: RoadSegment, base_url: str) -> dict[str, Any]:
     }
 
 
+def _property(type_: str, title: str, **extra: Any) -> dict[str, Any]:
+    return {"type": type_, "title": title, **extra}
+
+
+# The features' logical schemas (OGC API – Features Part 5): id, geometry type and property types,
+# so clients know them before a collection holds any feature.
+DAMAGE_PROPERTIES: dict[str, dict[str, Any]] = {
+    "id": {"type": "integer", "x-ogc-role": "id"},
+    "geometry": {"format": "geometry-point", "x-ogc-role": "primary-geometry"},
+    "class": _property("string", "class", description="pothole, crack or graffiti"),
+    "drive_id": _property("string", "drive"),
+    "first_seen": _property("string", "first seen", format="date-time"),
+    "last_seen": _property("string", "last seen", format="date-time"),
+    "count": _property("integer", "sightings", minimum=1),
+    "max_confidence": _property("number", "highest confidence", minimum=0, maximum=1),
+    "best_frame_id": _property("integer", "frame of the most confident sighting"),
+    "photo": {"type": ["string", "null"], "format": "uri", "title": "best photo (null after retention)"},
+}
+SEGMENT_PROPERTIES: dict[str, dict[str, Any]] = {
+    "id": {"type": "string", "x-ogc-role": "id", "description": "<drive_id>.<seq>"},
+    "geometry": {"format": "geometry-linestring", "x-ogc-role": "primary-geometry"},
+    "drive_id": _property("string", "drive"),
+    "seq": _property("integer", "segment number within the drive", minimum=0),
+    "grade": _property("integer", "grade, 1 very good to 5 urgent", minimum=1, maximum=5),
+    "damage_index": _property("number", "severity-weighted damages per 100 m", minimum=0),
+    "damage_count": _property("integer", "damage records", minimum=0),
+    "length_m": _property("number", "length (m)", minimum=0),
+    "start_time": {"type": ["string", "null"], "format": "date-time", "title": "driven from"},
+    "end_time": {"type": ["string", "null"], "format": "date-time", "title": "driven until"},
+}
+
+
 def detection_properties(detection: Detection, base_url: str) -> dict[str, Any]:
     """Flat properties: the same columns for GeoJSON and CSV."""
     frame = detection.frame
@@ -69,8 +106,8 @@ def detection_properties(detection: Detection, base_url: str) -> dict[str, Any]:
         "detector_version": detection.detector_version,
         "class": detection.class_name,
         "confidence": detection.confidence,
-        "lon": round(detection.lon, 7) if detection.lon is not None else None,
-        "lat": round(detection.lat, 7) if detection.lat is not None else None,
+        "lon": published(detection.lon) if detection.lon is not None else None,
+        "lat": published(detection.lat) if detection.lat is not None else None,
         "position_method": detection.position_method,
         "damage_id": detection.damage_id,
         "frame_id": frame.id,

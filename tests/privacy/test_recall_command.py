@@ -78,3 +78,64 @@ def test_each_source_alone_and_together(tmp_path: Path, privacy_weights: Path) -
     results = measure_sources(both, write_dataset(tmp_path / "d", missed=False), "val")
     assert [r.sources for r in results] == [["anonymize"], ["blind"], ["anonymize", "blind"]]
     assert [r.classes[0].recall for r in results] == [1.0, 0.0, 1.0]
+
+
+def robustness(tmp_path: Path, weights: Path, *extra: str) -> dict:
+    data = write_dataset(tmp_path / "data", missed=False)
+    out = tmp_path / "robust"
+    args = ["anonymisation-recall", "--data", str(data), "--weights-dir", str(weights), "--sources", "anonymize"]
+    assert main([*args, "--out", str(out), *extra]) == 0
+    assert "# Anonymisation robustness" in (out / "anonymisation_robustness.md").read_text()
+    return json.loads((out / "anonymisation_robustness.json").read_text())
+
+
+def test_corruptions_are_measured_per_corruption_and_size(tmp_path: Path, privacy_weights: Path) -> None:
+    payload = robustness(tmp_path, privacy_weights, "--corruptions", "clean,downscale,jpeg")
+    [result] = payload["results"]
+    clean, small, jpeg = (result["corruptions"][c] for c in ("clean", "downscale", "jpeg"))
+    assert clean["recall"] == {"face": 1.0, "licence_plate": 1.0}
+    # 64 px squares are counted in the >=32 bin; shrunk to 8-32 px they drop below the detector's window
+    assert clean["recall_by_size"]["licence_plate"][">=32"] == 1.0
+    assert small["recall"]["face"] == 0.0 and small["recall"]["licence_plate"] < 1.0
+    for name in ("face", "licence_plate"):
+        assert {k for k, v in small["recall_by_size"][name].items() if v is not None} <= {"8-16", "16-32"}
+    assert jpeg["recall"]["licence_plate"] == 1.0
+    # the means are over the corruptions only, clean is reported beside them
+    mean = (small["recall"]["licence_plate"] + jpeg["recall"]["licence_plate"]) / 2
+    assert result["mean_recall"]["licence_plate"] == pytest.approx(mean)
+    assert result["pooled_recall_by_size"]["licence_plate"][">=32"] == 1.0
+    # the margins and the windows that half-overlap a square obscure some road
+    assert 0.0 < clean["over_blurring"] < 0.5
+    assert result["mean_over_blurring"] == pytest.approx((small["over_blurring"] + jpeg["over_blurring"]) / 2)
+    again = robustness(tmp_path / "again", privacy_weights, "--corruptions", "clean,downscale,jpeg")
+    assert without_timing(again)["results"] == without_timing(payload)["results"]  # the corruptions are seeded
+
+
+def without_timing(payload: dict) -> dict:
+    for result in payload["results"]:
+        for scored in result["corruptions"].values():
+            scored.pop("seconds"), scored.pop("ms_per_image")
+    return payload
+
+
+def test_thresholds_and_a_candidate_side_by_side(tmp_path: Path, privacy_weights: Path) -> None:
+    candidate = privacy_weights / "anonymize"
+    payload = robustness(
+        tmp_path, privacy_weights, "--corruptions", "clean", "--conf", "0.05,0.9", "--candidate", str(candidate)
+    )
+    assert [(r["variant"], r["conf"]) for r in payload["results"]] == [
+        ("shipped", 0.05),
+        ("shipped", 0.9),
+        (str(candidate), 0.05),
+        (str(candidate), 0.9),
+    ]
+    clean = [r["corruptions"]["clean"] for r in payload["results"]]
+    assert [c["recall"]["licence_plate"] for c in clean] == [1.0] * 4
+    # a higher threshold keeps fewer of the half-overlapping windows: fewer regions, less over-blurring
+    assert clean[1]["regions"] < clean[0]["regions"] and clean[1]["over_blurring"] < clean[0]["over_blurring"]
+    assert [c["regions"] for c in clean[2:]] == [c["regions"] for c in clean[:2]]  # the same model twice
+
+
+def test_an_unknown_corruption_is_refused(tmp_path: Path, privacy_weights: Path) -> None:
+    with pytest.raises(ValueError, match="unknown corruptions"):
+        robustness(tmp_path, privacy_weights, "--corruptions", "fog")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from desk_helpers import desk_app, desk_weights, umbrella_photo
 from gis_helpers import live_server
-from test_map_page import browser  # noqa: F401 - the shared Chromium fixture
+from test_map_page import browser, watched_page  # noqa: F401 - the shared Chromium fixture
 
 
 def test_register_an_umbrella_and_find_it(browser, tmp_path: Path) -> None:  # noqa: F811
@@ -14,12 +14,7 @@ def test_register_an_umbrella_and_find_it(browser, tmp_path: Path) -> None:  # n
     photo = tmp_path / "schirm.jpg"
     photo.write_bytes(umbrella_photo())
     with live_server(desk_app(weights, tmp_path / "data")) as base:
-        page = browser.new_page()
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{base}/ui/desk#key=unused-without-auth")
+        page, requests, errors = watched_page(browser, f"{base}/ui/desk#key=unused-without-auth")
         assert page.get_attribute("#photo", "capture") == "environment"
         page.set_input_files("#photo", str(photo))
         page.wait_for_selector("body[data-state=recognised]", timeout=30_000)

@@ -29,6 +29,17 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+def watched_page(browser, url: str) -> tuple[object, list[str], list[str]]:
+    """A new page opened at `url`, with the URLs it requests and the script errors it raises."""
+    page = browser.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    return page, requests, errors
+
+
 def app_with_tiles(tmp_path: Path, tile_url: str):
     (tmp_path / "weights").mkdir(exist_ok=True)
     app = seeded_app(f"sqlite:///{tmp_path / 'map.db'}", tmp_path / "data", tmp_path / "weights")
@@ -56,12 +67,7 @@ def test_page_and_vendored_leaflet_are_served(tmp_path: Path) -> None:
 def test_map_shows_damages_and_graded_segments(browser, tmp_path: Path, tiles: str) -> None:
     tile_url = "" if tiles == "none" else "http://127.0.0.1:9/{z}/{x}/{y}.png"  # port 9: nothing listens
     with live_server(app_with_tiles(tmp_path, tile_url)) as base:
-        page = browser.new_page()
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{base}/ui/map")
+        page, requests, errors = watched_page(browser, f"{base}/ui/map")
         page.wait_for_selector("body[data-state=ready]", timeout=30_000)
         counts = page.evaluate("window.stadtblick.counts")
         assert counts == {"road_condition": 8, "road_damage": 5, "graffiti": 1}

@@ -120,7 +120,7 @@ def _safe_stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "img"
 
 
-def _place(src: Path, dst: Path) -> None:
+def place_file(src: Path, dst: Path) -> None:
     """Hard-link when possible (datasets can be large), copy otherwise."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
@@ -159,7 +159,7 @@ def write_yolo_dataset(
             unique = f"{stem}_{n}"
         used.add(unique)
         dst = out / "images" / split / f"{unique}{image.path.suffix.lower()}"
-        _place(image.path, dst)
+        place_file(image.path, dst)
         lines = [yolo_line(b, index[b.label], image.width, image.height) for b in image.boxes]
         label = label_path_for(dst)
         label.parent.mkdir(parents=True, exist_ok=True)

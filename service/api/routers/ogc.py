@@ -1,13 +1,16 @@
 """OGC API – Features Part 1 under /ogc: GIS clients (QGIS, ArcGIS, GDAL, OWSLib) read the
-damage records and graded road segments as GeoJSON. Documents are built in service.gis.ogc.
+damage records and graded road segments as GeoJSON. Documents are built in service.gis.ogc,
+whose API definition also decides which query parameters each path accepts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, Response
 
 from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import DbSession
@@ -16,11 +19,39 @@ from service.api.feature_filters import OgcQuery
 from service.auth import Role
 from service.gis import ogc
 from service.gis.collections import COLLECTIONS, Collection
+from service.web import SWAGGER_UI_URL
 
-router = APIRouter(prefix="/ogc", tags=["OGC API – Features"], dependencies=[allow(Role.GIS)], responses=AUTH_RESPONSES)
+Format = Annotated[str | None, Query(alias="f", description="json (/ogc/api also html)")]
 
-_FORMATS = {None, "json", "geojson", ogc.JSON, ogc.GEOJSON}
-Format = Annotated[str | None, Query(alias="f", description="json (the only encoding offered)")]
+
+def declared_parameters_only(request: Request, f: Format = None) -> None:
+    """400 for a query parameter the API definition does not declare for this path, or a value
+    outside its enumeration (`f` is declared here so /openapi.json lists it; its value is checked
+    with the rest)."""
+    route_path = request.scope["route"].path.removeprefix(router.prefix) or "/"
+    path = route_path.replace("{collection_id}", "{collectionId}").replace("{feature_id}", "{featureId}")
+    problem = ogc.query_problem(path, request.query_params.multi_items())
+    if problem:
+        raise ApiError(400, "invalid_parameter", problem)
+
+
+router = APIRouter(
+    prefix="/ogc",
+    tags=["OGC API – Features"],
+    dependencies=[allow(Role.GIS), Depends(declared_parameters_only)],
+    responses=AUTH_RESPONSES,
+)
+
+
+def get(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """GET and HEAD (the headers of the same answer, as HTTP asks) on `path`."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(path, endpoint, methods=["GET"], summary=summary)
+        router.add_api_route(path, endpoint, methods=["HEAD"], summary=summary, include_in_schema=False)
+        return endpoint
+
+    return register
 
 
 class GeoJSONResponse(JSONResponse):
@@ -35,11 +66,6 @@ def api_root(request: Request) -> str:
     return f"{base_url(request)}/ogc"
 
 
-def _check_format(f: str | None) -> None:
-    if f not in _FORMATS:
-        raise ApiError(400, "invalid_parameter", f"f: only JSON/GeoJSON is offered, not {f!r}")
-
-
 def _collection(collection_id: str) -> Collection:
     try:
         return COLLECTIONS[collection_id]
@@ -48,44 +74,51 @@ def _collection(collection_id: str) -> Collection:
         raise ApiError(404, "not_found", f"no collection {collection_id!r}; collections: {known}") from None
 
 
-@router.get("", summary="Landing page")
-def landing(request: Request, f: Format = None) -> dict[str, Any]:
-    _check_format(f)
+@get("", "Landing page")
+def landing(request: Request) -> dict[str, Any]:
     return ogc.landing_page(api_root(request))
 
 
-@router.get("/conformance", summary="Conformance classes")
-def conformance(f: Format = None) -> dict[str, Any]:
-    _check_format(f)
+@get("/conformance", "Conformance classes")
+def conformance() -> dict[str, Any]:
     return ogc.conformance()
 
 
-@router.get("/api", summary="OpenAPI 3.0 definition of this API")
-def api_definition(request: Request, f: Format = None) -> JSONResponse:
-    _check_format(f)
+@get("/api", "OpenAPI 3.0 definition of this API (f=html: Swagger UI, served locally)")
+def api_definition(request: Request) -> Response:
+    if request.query_params.get("f") == "html":
+        return get_swagger_ui_html(
+            openapi_url="api?f=json",  # relative: the page's own origin and path, whatever the Host header says
+            title="stadtblick OGC API – Features",
+            swagger_js_url=f"{SWAGGER_UI_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI_URL}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # else a public host's page asks validator.swagger.io
+        )
     return JSONResponse(ogc.openapi(api_root(request)), media_type=ogc.OPENAPI_JSON)
 
 
-@router.get("/collections", summary="Feature collections")
-def collections(request: Request, session: DbSession, f: Format = None) -> dict[str, Any]:
-    _check_format(f)
+@get("/collections", "Feature collections")
+def collections(request: Request, session: DbSession) -> dict[str, Any]:
     root = api_root(request)
     infos = [ogc.collection_info(root, c, c.extent(session)) for c in COLLECTIONS.values()]
     return ogc.collections_document(root, infos)
 
 
-@router.get("/collections/{collection_id}", summary="Collection metadata with spatial and temporal extent")
-def collection(request: Request, collection_id: str, session: DbSession, f: Format = None) -> dict[str, Any]:
-    _check_format(f)
+@get("/collections/{collection_id}", "Collection metadata with spatial and temporal extent")
+def collection(request: Request, collection_id: str, session: DbSession) -> dict[str, Any]:
     c = _collection(collection_id)
     return ogc.collection_info(api_root(request), c, c.extent(session))
 
 
-@router.get("/collections/{collection_id}/items", summary="Features (GeoJSON), filtered and paged")
-def items(
-    request: Request, collection_id: str, session: DbSession, query: OgcQuery, f: Format = None
-) -> GeoJSONResponse:
-    _check_format(f)
+@get("/collections/{collection_id}/schema", "The features' schema: id, geometry type, property types")
+def collection_schema(request: Request, collection_id: str) -> JSONResponse:
+    document = ogc.collection_schema(api_root(request), _collection(collection_id))
+    return JSONResponse(document, media_type=ogc.SCHEMA_JSON)
+
+
+@get("/collections/{collection_id}/items", "Features (GeoJSON), filtered and paged")
+def items(request: Request, collection_id: str, session: DbSession, query: OgcQuery) -> GeoJSONResponse:
     c = _collection(collection_id)
     matched, rows = c.find(session, query)
     base = base_url(request)
@@ -100,11 +133,8 @@ def items(
     return GeoJSONResponse(document)
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON)")
-def item(
-    request: Request, collection_id: str, feature_id: str, session: DbSession, f: Format = None
-) -> GeoJSONResponse:
-    _check_format(f)
+@get("/collections/{collection_id}/items/{feature_id}", "One feature (GeoJSON)")
+def item(request: Request, collection_id: str, feature_id: str, session: DbSession) -> GeoJSONResponse:
     c = _collection(collection_id)
     record = c.get(session, feature_id)
     if record is None:

@@ -1,0 +1,124 @@
+"""Detector versions side by side on several evaluation sets, through the service's inference core.
+
+For each version and set: AP50 (Ultralytics' settings), precision and recall at the version's own
+default confidence, and the share of label-free images that still get a box at that confidence,
+per image group when the set has a `groups.yaml` (see `training.datasets.listed`): e.g. how often
+a clean facade or a poster would send the cleaning crew out for nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.registry.card import read_card
+from training.datasets.listed import is_listed, materialise, read_groups
+from training.evaluate import open_detector, predict, score
+
+NO_LABELS = "images without labels"
+
+
+@dataclass
+class FalseAlarms:
+    group: str
+    images: int
+    with_detection: int
+
+    @property
+    def rate(self) -> float:
+        return self.with_detection / self.images if self.images else 0.0
+
+
+@dataclass
+class Scorecard:
+    """One version on one evaluation set."""
+
+    model: str
+    version: str
+    variant: str
+    data: str
+    images: int
+    boxes: int
+    map50: float
+    threshold: float
+    precision: float
+    recall: float
+    false_alarms: list[FalseAlarms] = field(default_factory=list)
+
+
+def resolve_data(data: Path, shared: Path, work: Path) -> Path:
+    """A data.yaml as given, or a listed dataset folder materialised under `work/<folder name>`."""
+    return materialise(data, shared, work / data.name) if is_listed(data) else data
+
+
+def scorecard(
+    model: Path,
+    data_yaml: Path,
+    split: str = "val",
+    variant: str | None = None,
+    tiling: bool | None = None,
+    track: Callable[..., Iterable] = lambda it, **_: it,
+) -> Scorecard:
+    card = read_card(model)
+    detector = open_detector(model, variant)
+    results = predict(detector, data_yaml, split, track, tiling)
+    ev, _, _ = score(detector, results, data_yaml, split)
+    groups, pooled = read_groups(data_yaml)
+    background = [r for r in results if not len(r.true_cls)]
+    by_group: dict[str, list[bool]] = {}
+    for r in background:
+        by_group.setdefault(groups.get(r.path.name, NO_LABELS), []).append(r.hit(ev.threshold))
+    alarms = [FalseAlarms(g, len(hits), sum(hits)) for g, hits in sorted(by_group.items())]
+    for name, members in pooled.items():
+        hits = [h for g in members for h in by_group.get(g, [])]
+        alarms.append(FalseAlarms(name, len(hits), sum(hits)))
+    if len(by_group) > 1:
+        alarms.append(FalseAlarms(NO_LABELS, len(background), sum(r.hit(ev.threshold) for r in background)))
+    classes = [c for c in ev.classes if c.labels]
+    return Scorecard(
+        str(model),
+        card.version,
+        variant or card.serve_variant,
+        str(data_yaml),
+        ev.images,
+        ev.instances,
+        ev.map50,
+        ev.threshold,
+        sum(c.precision for c in classes) / len(classes) if classes else 0.0,
+        sum(c.recall for c in classes) / len(classes) if classes else 0.0,
+        alarms,
+    )
+
+
+def _rows(first: Scorecard) -> list[tuple[str, Callable[[Scorecard], str]]]:
+    rows: list[tuple[str, Callable[[Scorecard], str]]] = [
+        (f"AP50 ({first.images} images, {first.boxes} boxes)", lambda c: f"{c.map50:.3f}"),
+        (
+            "precision / recall at the default confidence",
+            lambda c: f"{c.precision:.2f} / {c.recall:.2f} @ {c.threshold:.2f}",
+        ),
+    ]
+    for i, alarm in enumerate(first.false_alarms):
+        rows.append(
+            (
+                f"false alarms: {alarm.group} ({alarm.images})",
+                lambda c, i=i: f"{c.false_alarms[i].with_detection} ({c.false_alarms[i].rate:.0%})",
+            )
+        )
+    return rows
+
+
+def to_markdown(cards: list[Scorecard]) -> str:
+    """One table: a row per set and metric, a column per version (in the order given)."""
+    models = list(dict.fromkeys((c.model, c.version, c.variant) for c in cards))
+    lines = [
+        "| set | metric | " + " | ".join(f"{v} ({var}, `{m}`)" for m, v, var in models) + " |",
+        "| --- | --- |" + " --- |" * len(models),
+    ]
+    for data in dict.fromkeys(c.data for c in cards):
+        by_model = {(c.model, c.version, c.variant): c for c in cards if c.data == data}
+        for metric, cell in _rows(next(iter(by_model.values()))):
+            cells = [cell(by_model[m]) if m in by_model else "–" for m in models]
+            lines.append(f"| {Path(data).parent.name} | {metric} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
