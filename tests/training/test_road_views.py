@@ -77,7 +77,6 @@ def test_laid_pothole_box_encloses_the_warped_pothole(sources: Path) -> None:
         ys, xs = dark[:, 0], dark[:, 1]
         assert abs(xs.min() - x1) <= 3 and abs(xs.max() + 1 - x2) <= 3, (seed, boxes, xs.min(), xs.max())
         assert abs(ys.min() - y1) <= 3 and abs(ys.max() + 1 - y2) <= 3, (seed, boxes, ys.min(), ys.max())
-        assert (y2 - y1) < (x2 - x1), "a pothole ahead on the road is foreshortened"
 
 
 def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, tmp_path: Path) -> None:
@@ -102,6 +101,7 @@ def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, 
     assert yaml.safe_load((tmp_path / "a" / "data.yaml").read_text())["names"] == {0: "pothole", 1: "crack"}
     again = rv.build(sources, tmp_path / "b", [sources.parent / "anonymize"], ("cam/dash",), counts, 7, 1)
     assert again.pothole_boxes == report.pothole_boxes
+    assert 0 < report.view_box_aspect["p10"] <= report.view_box_aspect["median"] <= report.view_box_aspect["p90"]
     first = rv._label_of(tmp_path / "a" / "images" / "train" / "gen_view_00003.jpg").read_text()
     assert first == rv._label_of(tmp_path / "b" / "images" / "train" / "gen_view_00003.jpg").read_text()
 
