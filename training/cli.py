@@ -190,17 +190,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_loso(args: argparse.Namespace) -> int:
     from training.loso import compare, record, write_report
+    from training.road_views import HELD_OUT, NEGATIVE_DATASETS
 
     negatives = (
-        args.negatives
-        if args.negatives is not None
-        else [args.data.parent.parent / n for n in ("graffiti", "anonymize")]
+        args.negatives if args.negatives is not None else [args.data.parent.parent / n for n in NEGATIVE_DATASETS]
     )
     try:
         result = compare(
             args.models,
             args.data,
-            tuple(args.hold_out or ("jero/dashcam",)),
+            tuple(args.hold_out or HELD_OUT),
             [n for n in negatives if (n / "data.yaml").is_file()],
             args.cls,
             args.bootstrap,

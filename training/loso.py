@@ -35,9 +35,7 @@ from training.datasets.hashing import duplicate_groups
 from training.datasets.layout import load_yolo_dataset
 from training.evaluate import predict_files
 from training.metrics import IOU_THRESHOLDS, ap_per_class, match_centres, match_predictions
-
-HELD_OUT = ("jero/dashcam",)
-BUILD_REPORT = "build.json"  # written by `python -m training.road_views` beside its data.yaml
+from training.road_views import BUILD_REPORT, HELD_OUT
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from training.datasets.layout import IMAGE_SUFFIXES, is_image
 HELD_OUT = ("jero/dashcam",)
 NEGATIVE_DATASETS = ("graffiti", "anonymize")
 PLATE_CLASS = "licence_plate"
+BUILD_REPORT = "build.json"  # beside data.yaml: what was held out (read by `stadtblick train loso`)
 POTHOLE = 0
 JPEG_QUALITY = 90
 MIN_BOX_PX = (6.0, 4.0)  # width, height: smaller rendered potholes are not labelled (and not drawn)
@@ -768,7 +769,7 @@ def build(
         )
     if duplicates is not None:
         report.near_duplicates = duplicates
-    (out / "build.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    (out / BUILD_REPORT).write_text(report.to_json() + "\n", encoding="utf-8")
     return report
 
 
