@@ -15,6 +15,17 @@ import yaml
 from training import road_views as rv
 
 
+@pytest.fixture(autouse=True)
+def _single_threaded_opencv():
+    """Render in this process without starting OpenCV's thread pool: builders that fork worker
+    processes later in the session (synth_plates, synth_tags) can deadlock in a child that inherits
+    a started pool. road_views itself spawns its workers."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(before)
+
+
 def _dataset(root: Path, names: dict[int, str], rows: list[tuple[str, str, str, list[tuple]]]) -> Path:
     """A YOLO dataset: (stem, split, source, [(cls, x1, y1, x2, y2)]) on 320x240 grey photos with a
     dark ellipse filling every box (the "pothole"), plus manifest.csv."""
