@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,7 @@ import httpx
 from bench.images import find_source_photo, jpeg_bytes, make_frame
 from bench.machine import machine_info
 from bench.memory import rss_mb
-from bench.service_latency import run_server
+from bench.service_latency import Server, run_server
 from bench.timing import summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +59,26 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MiB)
+
+
+@contextmanager
+def keyed_server(weights_dirs: list[Path] | None, prefix: str) -> Iterator[tuple[Server, str]]:
+    """A server (weights: the given folders, else DEFAULT_WEIGHTS) in a temporary data folder with
+    authentication on, and an inspector key for it.
+
+    No rate limit (one key on purpose sends far more than a person would) and no anonymisation
+    model needed (throwaway frames of a synthetic street)."""
+    weights = [p for p in (weights_dirs or DEFAULT_WEIGHTS) if p.exists()]
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        key = create_key(workdir)
+        extra = {
+            "STADTBLICK_AUTH": "required",
+            "STADTBLICK_RATE_LIMIT_PER_MINUTE": "0",
+            "STADTBLICK_REQUIRE_ANONYMISATION": "false",
+        }
+        with run_server(weights, workdir, extra) as server:
+            yield server, key
 
 
 def create_key(workdir: Path) -> str:
@@ -181,22 +203,13 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    weights = [p for p in (args.weights_dir or DEFAULT_WEIGHTS) if p.exists()]
     machine = machine_info()
     photo_rgb, _ = find_source_photo()
     photo = jpeg_bytes(make_frame(photo_rgb, args.width, args.height), 90)
-    with tempfile.TemporaryDirectory(prefix="stadtblick-load-") as tmp:
-        workdir = Path(tmp)
-        key = create_key(workdir)
-        extra = {
-            "STADTBLICK_AUTH": "required",
-            "STADTBLICK_RATE_LIMIT_PER_MINUTE": "0",  # one key on purpose sends far more than a person would
-            "STADTBLICK_REQUIRE_ANONYMISATION": "false",  # throwaway frames of a synthetic street; no model needed
-        }
-        with run_server(weights, workdir, extra) as server:
-            tally = Tally()
-            wall = asyncio.run(upload(args, server.url, key, photo, server.pid, tally))
-            log_tail = server.log_tail()
+    with keyed_server(args.weights_dir, "stadtblick-load-") as (server, key):
+        tally = Tally()
+        wall = asyncio.run(upload(args, server.url, key, photo, server.pid, tally))
+        log_tail = server.log_tail()
     load_end = [round(x, 2) for x in os.getloadavg()]
     text = report(args, argv, machine, tally, wall, len(photo) // 1024, load_end)
     print(text)

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.gis import GRAFFITI, ROAD_DAMAGE
 from service.gis.grading import GradingRules
 from service.gis.ground_position import CameraModel
-from service.imaging import ImageLimits
+from service.imaging import JPEG_MAX_SIDE, ImageLimits
 from service.privacy import AnonymiseConfig, PrivacyGuard
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
+    public_url: str = Field(
+        "", description="http(s)://host[:port] that links in answers name (behind a proxy); empty: the bound address"
+    )
     port: int = 8000
     intra_op_threads: int = Field(
         0, ge=0, description="ONNX Runtime threads per inference (0: the cores shared out among the workers)"
@@ -43,6 +46,8 @@ class Settings(BaseSettings):
     inference_workers: int = Field(0, ge=0, description="Concurrent inferences (0: number of cores)")
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(80_000_000, ge=1)
+    max_image_side: int = Field(JPEG_MAX_SIDE, ge=1, le=JPEG_MAX_SIDE, description="Longest accepted side, px")
+    max_image_aspect_ratio: float = Field(20.0, ge=1, description="Long side / short side accepted at most")
 
     # --- access control and limits (docs/security.md) ---
     auth: Literal["required", "disabled"] = Field(
@@ -55,6 +60,9 @@ class Settings(BaseSettings):
         0, ge=0, description="Uploads waiting for an inference worker before 503 (0: 4 per worker)"
     )
     max_batch_jobs: int = Field(2, ge=1, description="Batch jobs queued or running at once before 503")
+    large_image_pixels: int = Field(
+        4_000_000, ge=1, description="Larger uploads, like batch frames, never take the last inference worker"
+    )
 
     # --- storage and GIS (docs/gis.md) ---
     database_url: str = Field("", description="SQLAlchemy URL; empty: SQLite file stadtblick.db in data_dir")
@@ -112,6 +120,11 @@ class Settings(BaseSettings):
         return self.inference_workers or (os.cpu_count() or 1)
 
     @property
+    def background_workers(self) -> int:
+        """Workers for large images and batch frames: all but one, so small uploads never wait for them."""
+        return max(self.workers - 1, 1)
+
+    @property
     def session_threads(self) -> int:
         """Workers x threads = cores: more oversubscribes the CPU. On 2 cores `python -m bench.threads`
         measured 65 img/s for 2 workers x 1 thread, 49 for 2 x 2 threads, 43 for 1 x 2 threads."""
@@ -143,7 +156,12 @@ class Settings(BaseSettings):
             )
 
     def image_limits(self) -> ImageLimits:
-        return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_image_pixels)
+        return ImageLimits(
+            max_bytes=self.max_upload_bytes,
+            max_pixels=self.max_image_pixels,
+            max_side=self.max_image_side,
+            max_aspect_ratio=self.max_image_aspect_ratio,
+        )
 
     def camera_model(self) -> CameraModel:
         return CameraModel(

@@ -40,6 +40,8 @@ def _database_fault(exc: DBAPIError) -> str | None:
         return "the database is read-only"
     if "database is locked" in text or "could not obtain lock" in text:
         return "the database is locked by another writer"
+    if "deleted or replaced" in text:
+        return "the database file was deleted or replaced while the service ran (restore it and restart)"
     if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError or exc.connection_invalidated:
         return "the database cannot be reached or read"  # connection refused, damaged file, ...
     return None  # constraint violations and the like are bugs, not faults

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.times import LocalInstant
+
 
 class BBox(BaseModel):
     x1: float
@@ -67,7 +69,7 @@ class FrameFields(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     heading: float | None = Field(None, ge=0, lt=360, description="Degrees clockwise from north")
-    captured_at: datetime | None = Field(None, description="RFC 3339; without an offset the service zone applies")
+    captured_at: LocalInstant | None = Field(None, description="RFC 3339; without an offset the service zone applies")
 
     @model_validator(mode="after")
     def _lat_lon_together(self) -> FrameFields:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 from types import ModuleType
 
@@ -165,3 +167,13 @@ def square_detector_onnx(path: Path, classes: list[str]) -> Path:
 def write_square_detector(root: Path, name: str, classes: list[str], **card: object) -> Path:
     """`root/<name>/`: the exact coloured-square detector for `classes` with its model card."""
     return write_detector(root, square_detector_onnx(root / f"{name}.onnx", classes), name, classes, TINY_INPUT, **card)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width × height, with (almost) no pixel data: a decompression bomb's head."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")

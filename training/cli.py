@@ -10,12 +10,16 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
 from training.paths import offline
+
+if TYPE_CHECKING:
+    from service.inference import OnnxDetector
 
 console = Console()
 
@@ -31,6 +35,7 @@ def _kv(text: str) -> tuple[str, object]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from training.datasets.build import UnmappedLabels, build_dataset
+    from training.datasets.review_source import InvalidReviewExport
     from training.datasets.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.detector, args.taxonomy_dir)
@@ -47,7 +52,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             args.strict,
             track,
         )
-    except UnmappedLabels as exc:
+    except (UnmappedLabels, InvalidReviewExport) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
     prov = result.provenance
@@ -154,6 +159,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compose(args: argparse.Namespace) -> int:
+    from training.compose import coco_branch, folder_branch
+    from training.datasets.taxonomy import load_taxonomy
+    from training.release import compose_release
+
+    taxonomy = load_taxonomy(args.detector, args.taxonomy_dir)
+    names = taxonomy.names
+    sizes = args.base_size or [640]
+    flips = (False, True) if args.flip else (False,)
+    branches = [coco_branch(names, size, args.shared, flip) for size in sizes for flip in flips]
+    answers = {a.strip() for a in args.answers.split(",") if a.strip()}
+    try:
+        branches.append(folder_branch(args.specialist, names, answers, args.specialist_min_score))
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    imgsz = args.imgsz or max(sizes)
+    card = compose_release(taxonomy, branches, imgsz, args.data, args.version, args.out, args.specialist)
+    m = card.metrics["fp32"]
+    console.print(
+        f"{card.name} {card.version} -> {args.out}: val mAP50 {m['map50']:.4f}, {m['ms_per_image']:.0f} ms/image, "
+        f"default confidence {card.thresholds.conf}"
+    )
+    return 0
+
+
 def _train_imgsz(weights: Path) -> int:
     from training.checkpoint import open_checkpoint
 
@@ -164,6 +195,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate, open_detector
 
     detector = open_detector(args.model, args.variant)
+    if args.baseline:
+        return _compare_with_base(detector, args)
     result = evaluate(
         detector,
         args.data,
@@ -216,6 +249,22 @@ def cmd_loso(args: argparse.Namespace) -> int:
         for folder in record(result, args.calibrate):
             console.print(f"recorded in {folder / 'model.json'} and its MODEL_CARD.md")
     console.print(f"written: {report} and {report.with_suffix('.json')}")
+    return 0
+
+
+def _compare_with_base(detector: OnnxDetector, args: argparse.Namespace) -> int:
+    from training.baseline import coco_baseline, compare_sets, evaluation_sets, write_comparison
+    from training.modelcard import write_cards
+
+    sets = evaluation_sets(args.data, args.split)
+    with coco_baseline(detector.card, args.shared, args.baseline_imgsz) as base:
+        result = compare_sets(detector, base, args.data, sets, track)
+    report = write_comparison(result, base.card.version, args.out or args.model / "eval")
+    card = detector.card
+    card.metrics["baseline"] = {"base": base.card.version, "data": str(args.data), "sets": [asdict(s) for s in result]}
+    write_cards(args.model, card)
+    console.print(report.read_text(encoding="utf-8"))
+    console.print(f"written: {report}, recorded in {args.model / 'model.json'}")
     return 0
 
 
@@ -335,7 +384,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from training.publish import PublishRefused, publish
 
     try:
-        r = publish(args.candidate, args.weights_dir, args.data, args.split, args.force)
+        r = publish(args.candidate, args.weights_dir, args.data, args.split, args.force, args.shared)
     except PublishRefused as exc:
         console.print(f"[red]refused:[/] {exc}")
         return 3
@@ -361,11 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="FORMAT:PATH",
-        help="yolo:DIR, coco:FILE.json, voc:DIR, labelme:DIR (repeat to merge)",
+        help="yolo:DIR, coco:FILE.json, voc:DIR, labelme:DIR, review:EXPORT.zip (repeat to merge)",
     )
     p.add_argument("--detector", required=True, help="taxonomy to map labels onto, e.g. road_damage")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to (re)create")
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="1 puts every image in val: a test source")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--near-dup-distance", type=int, default=6, help="max dHash bit distance for near-duplicates")
     p.add_argument("--licence", default="", help="licence/terms of the photos, quoted in the model card")
@@ -411,6 +460,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser(
+        "compose",
+        parents=[tax],
+        help="one ONNX graph: the untouched COCO YOLOv5n for the classes it knows, a specialised detector for others",
+    )
+    p.add_argument("--detector", required=True, help="taxonomy of the composed detector, e.g. lost_property")
+    p.add_argument("--specialist", type=Path, required=True, help="YOLOv5-layout detector folder for the new classes")
+    p.add_argument("--answers", required=True, help="comma-separated classes the specialist answers for")
+    p.add_argument(
+        "--specialist-min-score",
+        type=float,
+        default=0.0,
+        help="drop the specialist's scores below this (keeps its guesses from crowding out the base's boxes)",
+    )
+    p.add_argument("--base-size", type=int, action="append", help="input size of a COCO branch (repeat; default 640)")
+    p.add_argument("--flip", action="store_true", help="also run each COCO branch on the mirrored image")
+    p.add_argument("--imgsz", type=int, help="input size of the composed graph (default: the largest base size)")
+    p.add_argument("--data", type=Path, required=True, help="data.yaml (val: metrics and default confidence)")
+    p.add_argument("--version", required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder for the version")
+    p.add_argument("--shared", type=Path, help="shared data folder with weights/yolov5n.pt (default ../shared)")
+    p.set_defaults(func=cmd_compose)
+
     p = sub.add_parser("card", parents=[tax], help="re-write a version's card after editing its taxonomy text")
     p.add_argument("model", type=Path, help="detector folder with model.json, e.g. weights/road_damage")
     p.add_argument("--data", type=Path, required=True, help="data.yaml the version was trained on (box counts)")
@@ -427,6 +499,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tiling", action=argparse.BooleanOptionalAction, default=None, help="force sliced inference on/off"
     )
+    p.add_argument(
+        "--baseline",
+        choices=("coco",),
+        help="compare per class with the untouched COCO YOLOv5n on the split, on COCO-sourced images not in "
+        "train and per source of manifest.csv (writes baseline.md, records it in the card)",
+    )
+    p.add_argument("--baseline-imgsz", type=int, default=640, help="input size of the base model (default 640)")
+    p.add_argument("--shared", type=Path, help="shared data folder with weights/yolov5n.pt (default ../shared)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("loso", help="leave-one-source-out: AP50 per source, bootstrap CI, FP rate, side by side")
@@ -478,7 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="evaluation set both versions are scored on")
     p.add_argument("--split", default="val")
     p.add_argument("--weights-dir", type=Path, default=Path("weights"))
-    p.add_argument("--force", action="store_true", help="publish even if mAP50 is lower")
+    p.add_argument(
+        "--force", action="store_true", help="publish even if it scores below the current version or the COCO base"
+    )
+    p.add_argument("--shared", type=Path, help="shared data folder with weights/yolov5n.pt (default ../shared)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser(

@@ -134,13 +134,15 @@ def predict(
     split: str = "val",
     track: Callable[..., Iterable] = lambda it, **_: it,
     tiling: bool | None = None,
+    files: list[Path] | None = None,
 ) -> list[ImageResult]:
-    """Run the detector over a split at the mAP settings (conf 0.001), image by image."""
+    """Run the detector over a split (or over `files`, images of the dataset) at the mAP settings
+    (conf 0.001), image by image."""
     ds = load_yolo_dataset(data_yaml)
     names = detector.card.class_names
     if not same_classes(ds.names, names):
         raise ValueError(f"dataset classes {ds.names} differ from the model's {names}")
-    files = ds.splits.get(split) or []
+    files = ds.splits.get(split) or [] if files is None else files
     if not files:
         raise ValueError(f"split {split!r} of {data_yaml} has no images")
     return predict_files(detector, files, track, tiling)

@@ -185,6 +185,34 @@ def _threshold_origin(card: ModelCard) -> str:
     return "best F1 on the validation PR curve"
 
 
+def _baseline(baseline: dict | None) -> str:
+    """Per-class AP50 against the untouched COCO model: `stadtblick train evaluate ... --baseline coco`."""
+    if not baseline:
+        return ""
+    from training.baseline import SetComparison, comparison_markdown
+
+    sets = [SetComparison(**s) for s in baseline["sets"]]
+    return f"\n### Against the untouched COCO model\n\n{comparison_markdown(sets, baseline['base'])}"
+
+
+def _made(training: dict) -> str:
+    """How the version was made: a training run, or a composition of networks (`train compose`)."""
+    if "branches" in training:
+        rows = [
+            [f"`{b['name']}`", b["input"], "yes" if b["flip"] else "no", ", ".join(b["classes"])]
+            for b in training["branches"]
+        ]
+        return f"- Command: `{training.get('command', '?')}`\n- {training.get('start', '')}\n\n" + _table(
+            rows, ["branch", "input px", "mirrored", "answers for"]
+        )
+    return f"""- Command: `{training.get("command", "?")}`
+- Start point: {training.get("start", "?")} (COCO tensors transferred: {training.get("transferred", "n/a")})
+- Hardware: {training.get("hardware", "?")}
+- Duration: {training.get("duration_s", "?")} s, {training.get("epochs_run", "?")} epochs
+- Recipe: `{training.get("recipe", {})}`
+- Export: `{training.get("export_command", "?")}`"""
+
+
 def render_markdown(card: ModelCard) -> str:
     extra = card.model_extra or {}
     training = extra.get("training", {})
@@ -207,14 +235,24 @@ def render_markdown(card: ModelCard) -> str:
         ],
         ["variant", "class", "val boxes", "AP50", "precision", "recall", "F1"],
     )
+    parity_rows = card.metrics.get("parity", {})
     parity = _table(
         [
             [k, p["matched"], p["reference_boxes"], f"{p['mean_iou']:.4f}", f"{p['max_box_deviation_px']:.2f}"]
-            for k, p in card.metrics.get("parity", {}).items()
+            for k, p in parity_rows.items()
         ],
         ["variant", "matched boxes", "PyTorch boxes", "mean IoU", "max deviation (px)"],
     )
-    sources = "\n".join(f"- `{s['spec']}`: {s['images']} images, {s['boxes']} boxes" for s in data.get("sources", []))
+    parity_text = (
+        f"\nParity of the exported files with the PyTorch checkpoint (same images, same thresholds):\n\n{parity}\n"
+        if parity_rows
+        else ""
+    )
+    sources = "\n".join(
+        f"- `{s['spec']}`: {s['images']} images, {s['boxes']} boxes"
+        + "".join(f"; drive {d} ({', '.join(days)})" for d, days in s.get("drives", {}).items())
+        for s in data.get("sources", [])
+    )
     embedding = {"embedding": card.embedding} if card.embedding else {}
     files = _table(
         [[k, f.path, f.precision, f.sha256[:16] + "…"] for k, f in (card.files | embedding).items()],
@@ -264,12 +302,7 @@ Per class (precision, recall and F1 at the default confidence threshold, IoU 0.5
 {per_class}
 
 {_background(val)}
-{_retrieval(card.metrics.get("retrieval"))}{_by_source(card.metrics.get("by_source"))}
-
-Parity of the exported files with the PyTorch checkpoint (same images, same thresholds):
-
-{parity}
-
+{_retrieval(card.metrics.get("retrieval"))}{_baseline(card.metrics.get("baseline"))}{_by_source(card.metrics.get("by_source"))}{parity_text}
 ## Limitations
 
 {card.limitations}
@@ -279,12 +312,7 @@ other cameras, cities or seasons expect lower numbers. Re-evaluate on local data
 
 ## How it was made
 
-- Command: `{training.get("command", "?")}`
-- Start point: {training.get("start", "?")} (COCO tensors transferred: {training.get("transferred", "n/a")})
-- Hardware: {training.get("hardware", "?")}
-- Duration: {training.get("duration_s", "?")} s, {training.get("epochs_run", "?")} epochs
-- Recipe: `{training.get("recipe", {})}`
-- Export: `{training.get("export_command", "?")}`
+{_made(training)}
 
 ## Files
 

@@ -1,7 +1,9 @@
 """Publishing a version into the weights folder the service loads, guarded against regressions.
 
 The candidate and the version in production are scored on the same evaluation set through
-the inference core; a candidate with lower mAP50 is refused unless forced. The live folder
+the inference core; a candidate with lower mAP50 is refused unless forced. A candidate with
+classes COCO knows is also refused when its mean AP50 over those classes, on the COCO-sourced
+images it never trained on, is below the untouched COCO YOLOv5n's (`training.baseline`). The live folder
 `weights/<detector>/` is swapped by renames, the previous version is kept under
 `weights/.archive/<detector>/<version>/`.
 """
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from service.registry.card import CARD_FILE, read_card
+from training.baseline import UNSEEN_COCO, SetComparison, coco_baseline, coco_classes, compare_sets, evaluation_sets
 from training.evaluate import Evaluation, evaluate, open_detector
 
 PUBLISH_LOG = "publish.json"
@@ -43,12 +46,37 @@ def _score(folder: Path, data_yaml: Path, split: str) -> Evaluation:
     return evaluate(open_detector(folder, variant), data_yaml, split=split)
 
 
+def check_against_base(candidate: Path, data_yaml: Path, shared: Path | None = None) -> SetComparison | None:
+    """Refuse a candidate below the COCO base on its COCO classes, on COCO-sourced images outside
+    train; None when the candidate has no COCO classes or the data no such images."""
+    detector = open_detector(candidate, "fp32" if "fp32" in read_card(candidate).files else None)
+    unseen = evaluation_sets(data_yaml).get(UNSEEN_COCO)
+    if not coco_classes(detector.card.class_names) or not unseen:
+        return None
+    with coco_baseline(detector.card, shared) as base:
+        (result,) = compare_sets(detector, base, data_yaml, {UNSEEN_COCO: unseen})
+    if (result.candidate_coco_map50 or 0.0) < (result.base_coco_map50 or 0.0):
+        raise PublishRefused(
+            f"candidate {detector.card.version} COCO-class mAP50 {result.candidate_coco_map50:.4f} < untouched "
+            f"{base.card.version} {result.base_coco_map50:.4f} on the {result.images} {UNSEEN_COCO} images of "
+            f"{data_yaml}; not published (use --force to override)"
+        )
+    return result
+
+
 def publish(
-    candidate: Path, weights_dir: Path, data_yaml: Path, split: str = "val", force: bool = False
+    candidate: Path,
+    weights_dir: Path,
+    data_yaml: Path,
+    split: str = "val",
+    force: bool = False,
+    shared: Path | None = None,
 ) -> PublishResult:
     card = read_card(candidate)
     target = weights_dir / card.name
     cand_eval = _score(candidate, data_yaml, split)
+    if not force:
+        check_against_base(candidate, data_yaml, shared)
     current = read_card(target) if (target / CARD_FILE).is_file() else None
     cur_eval = None
     if current is not None:

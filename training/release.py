@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import onnx
+
 from service.inference import DetectParams, OnnxDetector
 from service.registry.card import ModelCard, read_card
 from training.checkpoint import open_checkpoint
+from training.compose import Branch, compose
 from training.datasets.build import PROVENANCE_FILE
 from training.datasets.layout import load_yolo_dataset
 from training.datasets.taxonomy import Taxonomy, load_taxonomy, same_classes
@@ -115,3 +119,43 @@ def refresh_card(folder: Path, taxonomy_dir: Path | None, data_yaml: Path) -> Mo
     refreshed = ModelCard.model_validate(card.model_dump(mode="json") | text)
     write_cards(folder, refreshed)
     return refreshed
+
+
+def compose_release(
+    taxonomy: Taxonomy,
+    branches: list[Branch],
+    imgsz: int,
+    data_yaml: Path,
+    version: str,
+    out_dir: Path,
+    embedding_from: Path | None = None,
+) -> ModelCard:
+    """A served version folder: the composed fp32 graph, its validation metrics (default confidence
+    at the best F1), and the card. The photo-search embedding is copied from `embedding_from`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx.save(compose(branches, len(taxonomy.names), imgsz), str(out_dir / FP32_FILE))
+    embedding = None
+    if embedding_from is not None and (source := read_card(embedding_from).embedding) is not None:
+        shutil.copyfile(embedding_from / source.path, out_dir / source.path)
+        embedding = source
+    training = {
+        "start": "composed (no training): " + ", ".join(f"{b.name} for {len(b.classes)} classes" for b in branches),
+        "branches": [
+            {"name": b.name, "input": b.size, "flip": b.flip, "classes": [taxonomy.names[t] for t in sorted(b.classes)]}
+            for b in branches
+        ],
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+    data = training_data(data_yaml)
+
+    def card_with(conf: float, metrics: dict) -> ModelCard:
+        card = build_card(
+            taxonomy, version, imgsz, out_dir, {"fp32": FP32_FILE}, conf, data, metrics, training, "fp32", "yolov5"
+        )
+        return card.model_copy(update={"embedding": embedding})
+
+    draft = card_with(0.25, {})
+    fp32 = evaluate(OnnxDetector(out_dir / FP32_FILE, draft), data_yaml, use_best_f1=True, out_dir=out_dir / "eval")
+    card = card_with(max(fp32.best_f1_threshold, 0.01), {"fp32": asdict(fp32)})
+    write_cards(out_dir, card)
+    return card

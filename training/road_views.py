@@ -29,7 +29,6 @@ import argparse
 import csv
 import json
 import math
-import multiprocessing
 import os
 import random
 import shutil
@@ -37,6 +36,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -740,9 +740,9 @@ def build(
         for kind, n in kinds.items()
         for i in range(n)
     ]
-    # spawn, not fork: a forked OpenCV whose thread pool already ran can deadlock in the child
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(pools,)) as pool:
+    # spawn, not fork: a forked worker can inherit a lock held by a thread of the parent (OpenCV,
+    # a test session's server threads) and hang for ever.
+    with get_context("spawn").Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(pools,)) as pool:
         results = pool.map(run_task, tasks, chunksize=4)
     made: Counter = Counter()
     boxes: Counter = Counter()

@@ -32,7 +32,7 @@ import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -383,7 +383,9 @@ def build(
     }
     jobs = [(kind, i, str(out)) for kind in ("corrupted", "synthetic", "small") for i in range(counts[kind])]
     sources = Sources(train, photos, seed, corrupt_share)
-    with Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(sources,)) as pool:
+    # spawn, not fork: a forked worker can inherit a lock held by a thread of the parent (OpenCV,
+    # a test session's server threads) and hang for ever.
+    with get_context("spawn").Pool(workers or os.cpu_count() or 1, initializer=_init, initargs=(sources,)) as pool:
         for _ in pool.imap_unordered(_write, jobs, chunksize=8):
             pass
     data = {"train": "images/train", "val": "images/val", "nc": len(ds.names), "names": dict(enumerate(ds.names))}

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
@@ -481,7 +481,9 @@ def build(
     (out / "labels" / "train").mkdir(parents=True)
     counts = {"real_train": _link_split(src, out, "train", holdout), "val": _link_split(src, out, "val", set())}
     jobs = plan(src, others, holdout, positives, negatives, seed)
-    with Pool(workers) as pool:
+    # spawn, not fork: a forked worker can inherit a lock held by a thread of the parent (OpenCV,
+    # torch when called from a test session or a notebook) and hang for ever.
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         made = list(pool.imap_unordered(make_image, [(j, str(out)) for j in jobs], chunksize=4))
     with (out / "synthetic.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

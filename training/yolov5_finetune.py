@@ -22,11 +22,9 @@ import yaml
 
 from training.datasets.taxonomy import normalise
 from training.finetune import FinetuneResult, TrainJob, record_run
-from training.paths import shared_dir
 from training.recipe import Recipe
-from training.yolov5_import import KNOWN_CHECKPOINTS, UntrustedCheckpoint, legacy_yolov5_modules
+from training.yolov5_import import coco_checkpoint, legacy_yolov5_modules
 
-COCO_CHECKPOINT = Path("weights/yolov5n.pt")  # relative to the shared folder
 OPT_KEYS = {"cache", "optimizer", "cos_lr", "label_smoothing", "multi_scale", "rect", "seed", "freeze"}
 
 
@@ -40,11 +38,7 @@ def coco_head_init(names: list[str], out: Path, shared: Path | None = None) -> t
     the classes COCO knows. Returns the checkpoint and those classes."""
     import torch
 
-    from service.registry.card import sha256_file
-
-    source = shared_dir(shared) / COCO_CHECKPOINT
-    if sha256_file(source) not in KNOWN_CHECKPOINTS:
-        raise UntrustedCheckpoint(f"{source} is not the known YOLOv5n COCO release checkpoint")
+    source = coco_checkpoint(shared)
     legacy_yolov5_modules()
     from models.yolo import Model
 

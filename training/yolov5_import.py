@@ -22,6 +22,7 @@ KNOWN_CHECKPOINTS = {
     # ../shared/weights/yolov5n.pt, official ultralytics/yolov5 v6.1-v7.0 release asset (PROVENANCE.md)
     "4f180cf23ba0717ada0badd6c685026d73d48f184d00fc159c2641284b2ac0a3": "yolov5n-v7.0",
 }
+COCO_CHECKPOINT = Path("weights/yolov5n.pt")  # relative to the shared folder
 IMGSZ = 640
 OPSET = 17
 ONNX_FILE = "model.onnx"
@@ -29,6 +30,14 @@ ONNX_FILE = "model.onnx"
 
 class UntrustedCheckpoint(RuntimeError):
     """The .pt file is not a known release checkpoint; unpickling it could run arbitrary code."""
+
+
+def coco_checkpoint(shared: Path | None = None) -> Path:
+    """The shared folder's COCO YOLOv5n, after checking it is the known release file (it is a pickle)."""
+    source = shared_dir(shared) / COCO_CHECKPOINT
+    if sha256_file(source) not in KNOWN_CHECKPOINTS:
+        raise UntrustedCheckpoint(f"{source} is not the known YOLOv5n COCO release checkpoint")
+    return source
 
 
 def legacy_yolov5_modules() -> None:

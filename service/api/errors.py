@@ -69,14 +69,35 @@ def document_errors(app: FastAPI) -> None:
             components.update(defs.pop("$defs", {}))
             components["ErrorResponse"] = defs
             envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-            for operations in schema.get("paths", {}).values():
+            for path, operations in schema.get("paths", {}).items():
                 for operation in operations.values():
+                    _add_shared_statuses(path, operation)
                     for status, response in operation.get("responses", {}).items():
                         if status[0] in "45":
                             response["content"] = envelope
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_FILTERS = {"bbox", "datetime", "limit", "offset", "f"}  # OGC parameters: 400 `invalid_parameter` as OGC asks
+
+
+def _add_shared_statuses(path: str, operation: dict[str, Any]) -> None:
+    """Statuses that whole classes of routes share, documented where a route did not say more."""
+    responses = operation.setdefault("responses", {})
+    shared: dict[str, str] = {}
+    if "requestBody" in operation:
+        shared["400"] = "A malformed body (JSON or multipart)"
+        shared["413"] = "Request body (or image) over the limit (`payload_too_large`, `image_too_large`)"
+    if {p.get("name") for p in operation.get("parameters", [])} & _FILTERS:
+        shared["400"] = "A filter parameter that cannot be parsed (`invalid_parameter`)"
+    if "{" in path:
+        shared["404"] = "No such resource"
+    if "401" in responses:  # every keyed request looks up its key in the database
+        shared["503"] = "The database is unavailable (`database_unavailable`, `Retry-After`)"
+    for status, description in shared.items():
+        responses.setdefault(status, {"description": description})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -22,6 +22,7 @@ from service.gis.filters import (
     parse_name,
     parse_names,
     parse_offset,
+    parse_review_statuses,
 )
 
 EXPORT_LIMIT = 100_000
@@ -36,6 +37,10 @@ Offset = Annotated[str | None, Query(description="Index of the first feature (pa
 Classes = Annotated[str | None, Query(alias="class", description="Comma-separated class names")]
 DriveId = Annotated[str | None, Query(description="Only this drive")]
 Detectors = Annotated[str | None, Query(alias="detector", description="Comma-separated detector names")]
+ReviewStatus = Annotated[
+    str | None,
+    Query(description="Comma-separated review states: unreviewed, confirmed, rejected, corrected, added"),
+]
 
 
 def build_query(
@@ -46,6 +51,7 @@ def build_query(
     classes: str | None,
     drive_id: str | None,
     detectors: str | None = None,
+    review_status: str | None = None,
     max_limit: int = MAX_LIMIT,
     default_limit: int = DEFAULT_LIMIT,
 ) -> FeatureQuery:
@@ -56,6 +62,7 @@ def build_query(
             classes=parse_names(classes, "class"),
             detectors=parse_names(detectors, "detector"),
             drive_id=parse_name(drive_id, "drive_id"),
+            review_statuses=parse_review_statuses(review_status),
             limit=parse_limit(limit, max_limit, default_limit),
             offset=parse_offset(offset),
         )
@@ -70,8 +77,9 @@ def ogc_items_query(
     offset: Offset = None,
     classes: Classes = None,
     drive_id: DriveId = None,
+    review_status: ReviewStatus = None,
 ) -> FeatureQuery:
-    return build_query(bbox, datetime_, limit, offset, classes, drive_id)
+    return build_query(bbox, datetime_, limit, offset, classes, drive_id, review_status=review_status)
 
 
 def export_query(
@@ -82,8 +90,11 @@ def export_query(
     classes: Classes = None,
     drive_id: DriveId = None,
     detectors: Detectors = None,
+    review_status: ReviewStatus = None,
 ) -> FeatureQuery:
-    return build_query(bbox, datetime_, limit, offset, classes, drive_id, detectors, EXPORT_LIMIT, EXPORT_LIMIT)
+    return build_query(
+        bbox, datetime_, limit, offset, classes, drive_id, detectors, review_status, EXPORT_LIMIT, EXPORT_LIMIT
+    )
 
 
 OgcQuery = Annotated[FeatureQuery, Depends(ogc_items_query)]

@@ -39,6 +39,7 @@ class ServiceState:
     registry: ModelRegistry
     metrics: Metrics
     executor: RequestExecutor
+    background: RequestExecutor  # large images and batch frames: fewer workers than `executor`
     database: Database
     ingestor: FrameIngestor
     batches: BatchRunner
@@ -59,6 +60,7 @@ class ServiceState:
             timezone=ZoneInfo(settings.timezone),
         )
         executor = RequestExecutor(max_workers=settings.workers, thread_name_prefix="inference")
+        background = RequestExecutor(max_workers=settings.background_workers, thread_name_prefix="background")
         privacy = settings.privacy_guard()
         registry = ModelRegistry.discover(settings.weights_dirs)
         ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
@@ -67,10 +69,15 @@ class ServiceState:
             registry=registry,
             metrics=Metrics(),
             executor=executor,
+            background=background,
             database=database,
             ingestor=ingestor,
             batches=BatchRunner(
-                database, ingestor, executor, settings.image_limits(), Admission("batch jobs", settings.max_batch_jobs)
+                database,
+                ingestor,
+                background,
+                settings.image_limits(),
+                Admission("batch jobs", settings.max_batch_jobs),
             ),
             uploads=Admission("uploads", settings.inference_capacity),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
@@ -88,9 +95,12 @@ class ServiceState:
         """Bring the schema up to date; clear what a previous process left unfinished (jobs, temporary files)."""
         self.database.upgrade()
         with self.database.transaction() as session:
-            stale = JobRepository(session).fail_interrupted()
-        if stale:
-            log.warning("marked %d interrupted job(s) as failed", stale)
+            drives = JobRepository(session).fail_interrupted()
+        if drives:
+            log.warning("marked the interrupted jobs of %d drive(s) as failed; grading their frames", len(drives))
+        for drive_id in drives:  # what those jobs stored before they stopped is graded now
+            if drive_id is not None:
+                self.ingestor.regrade(drive_id)
         leftovers = self.ingestor.images.sweep_incoming()
         if leftovers:
             log.warning("removed %d incomplete image file(s) of an interrupted write", leftovers)
@@ -135,6 +145,12 @@ class ServiceState:
                 log.exception("retention run failed; retrying in %.0f s", self.settings.retention_interval_s)
             await asyncio.sleep(self.settings.retention_interval_s)
 
-    async def run_inference(self, fn: Callable[[], T]) -> T:
-        """Run CPU-bound work in the worker pool so the event loop keeps serving."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+    async def run_inference(self, fn: Callable[[], T], pixels: int = 0) -> T:
+        """Run CPU-bound work in a worker pool so the event loop keeps serving.
+
+        `pixels`: of the image the work is on. Work on large images (whose cost grows with their size)
+        runs in the background pool, which is smaller than the pool: a small upload always finds a
+        worker, however many large ones arrive. The two pools share the cores, not a queue.
+        """
+        pool = self.background if pixels > self.settings.large_image_pixels else self.executor
+        return await asyncio.get_running_loop().run_in_executor(pool, fn)

@@ -31,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
     except UnsafeConfiguration as exc:
         print(f"stadtblick serve: refusing to start: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=port, log_level=args.log_level)
+    # Requests are bounded (limits, tiles): a stop waits for them at most this long.
+    uvicorn.run(app, host=settings.host, port=port, log_level=args.log_level, timeout_graceful_shutdown=30)
     return 0

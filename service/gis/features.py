@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from service.gis.precision import published
+from service.review.status import HUMAN_CONFIRMED, REJECTED, STATUSES
 from service.storage.models import DamageRecord, Detection, Frame, RoadSegment
 
 
@@ -42,6 +43,8 @@ def damage_feature(record: DamageRecord, base_url: str) -> dict[str, Any]:
             "max_confidence": round(record.max_confidence, 4),
             "best_frame_id": record.best_frame_id,
             "photo": photo_url(base_url, record.best_frame),
+            "review_status": record.review_status,
+            "human_confirmed": record.review_status in HUMAN_CONFIRMED,
         },
     }
 
@@ -81,6 +84,13 @@ DAMAGE_PROPERTIES: dict[str, dict[str, Any]] = {
     "max_confidence": _property("number", "highest confidence", minimum=0, maximum=1),
     "best_frame_id": _property("integer", "frame of the most confident sighting"),
     "photo": {"type": ["string", "null"], "format": "uri", "title": "best photo (null after retention)"},
+    "review_status": _property(
+        "string",
+        "review",
+        enum=[s for s in STATUSES if s != REJECTED],
+        description="the strongest decision people made on its sightings (docs/review.md)",
+    ),
+    "human_confirmed": _property("boolean", "confirmed, corrected or drawn by a person"),
 }
 SEGMENT_PROPERTIES: dict[str, dict[str, Any]] = {
     "id": {"type": "string", "x-ogc-role": "id", "description": "<drive_id>.<seq>"},
@@ -106,6 +116,10 @@ def detection_properties(detection: Detection, base_url: str) -> dict[str, Any]:
         "detector_version": detection.detector_version,
         "class": detection.class_name,
         "confidence": detection.confidence,
+        "review_status": detection.review_status,
+        "human_confirmed": detection.review_status in HUMAN_CONFIRMED,
+        "reviewed_at": iso(detection.reviewed_at),
+        "model_class": detection.model_class_name or (detection.class_name if detection.detector_version else None),
         "lon": published(detection.lon) if detection.lon is not None else None,
         "lat": published(detection.lat) if detection.lat is not None else None,
         "position_method": detection.position_method,
@@ -137,6 +151,10 @@ DETECTION_COLUMNS = (
     "detector_version",
     "class",
     "confidence",
+    "review_status",
+    "human_confirmed",
+    "reviewed_at",
+    "model_class",
     "lon",
     "lat",
     "position_method",

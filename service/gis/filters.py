@@ -9,17 +9,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-
-from pydantic import TypeAdapter, ValidationError
+from datetime import datetime
 
 from service.gis.precision import highest_stored, lowest_stored
+from service.review.status import STATUSES
+from service.times import InvalidInstant, parse_interval
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_DURATION = re.compile(r"P(\d{1,6}W|(\d{1,6}D)?(T(\d{1,6}H)?(\d{1,6}M)?(\d{1,6}(\.\d{1,6})?S)?)?)", re.IGNORECASE)
-_TIMEDELTA = TypeAdapter(timedelta)
 
 
 class InvalidFilter(ValueError):
@@ -51,6 +49,7 @@ class FeatureQuery:
     classes: tuple[str, ...] = ()
     detectors: tuple[str, ...] = ()
     drive_id: str | None = None
+    review_statuses: tuple[str, ...] = ()
     limit: int = DEFAULT_LIMIT
     offset: int = 0
 
@@ -77,56 +76,14 @@ def parse_bbox(text: str | None) -> BBox | None:
 
 def parse_datetime(text: str | None) -> Interval | None:
     """RFC 3339 instant or date, or an interval `start/end` where either end may be `..` or empty,
-    or `start/duration` (ISO 8601, e.g. `2025-05-01/P2D`, as the OGC test suite sends)."""
+    or `start/duration` (ISO 8601, e.g. `2025-05-01/P2D`, as the OGC test suite sends): the rules
+    of service.times, shared by every route."""
     if text is None:
         return None
-    if "/" not in text:
-        start, end = _instant(text, end_of_day=False), _instant(text, end_of_day=True)
-        return Interval(start, end)
-    if text.count("/") != 1:
-        raise InvalidFilter(f"datetime: {text!r} is not an instant or a start/end interval")
-    first, second = text.split("/")
-    start = None if first in ("", "..") else _instant(first, end_of_day=False)
-    if start is not None and second[:1] in ("P", "p"):
-        end = _after(start, second)
-    else:
-        end = None if second in ("", "..") else _instant(second, end_of_day=True)
-    if start is None and end is None:
-        raise InvalidFilter("datetime: an interval needs at least one bound")
-    if start is not None and end is not None and start > end:
-        raise InvalidFilter("datetime: the interval starts after it ends")
-    return Interval(start, end)
-
-
-def _after(start: datetime, text: str) -> datetime:
-    """`start` plus an ISO 8601 duration of weeks, days, hours, minutes, seconds; months and years
-    have no fixed length and are refused."""
-    if not _DURATION.fullmatch(text):
-        raise InvalidFilter(f"datetime: {text!r} is not a duration of weeks, days or time (e.g. P2D, PT12H)")
     try:
-        return start + _TIMEDELTA.validate_python(text.upper())
-    except (ValidationError, OverflowError):
-        raise InvalidFilter(f"datetime: {text!r} is not a usable duration") from None
-
-
-def _instant(text: str, end_of_day: bool) -> datetime:
-    """A timestamp (naive ones count as UTC), or a date meaning that whole UTC day."""
-    value = text.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise InvalidFilter(f"datetime: {text!r} is not a valid date") from None
-        if end_of_day:
-            return datetime.combine(day, time.max, tzinfo=timezone.utc)
-        return datetime.combine(day, time.min, tzinfo=timezone.utc)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?", value):
-        raise InvalidFilter(f"datetime: {text!r} is not an RFC 3339 date-time (e.g. 2025-05-01T10:00:00Z)")
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidFilter(f"datetime: {text!r} is not a valid date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return Interval(*parse_interval(text))
+    except InvalidInstant as exc:
+        raise InvalidFilter(f"datetime: {exc}") from None
 
 
 def parse_limit(text: str | None, maximum: int = MAX_LIMIT, default: int = DEFAULT_LIMIT) -> int:
@@ -168,3 +125,12 @@ def parse_name(text: str | None, parameter: str) -> str | None:
     if len(names) > 1:
         raise InvalidFilter(f"{parameter}: one value expected")
     return names[0] if names else None
+
+
+def parse_review_statuses(text: str | None) -> tuple[str, ...]:
+    """A comma-separated list of review states (service.review.status.STATUSES)."""
+    statuses = parse_names(text, "review_status")
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise InvalidFilter(f"review_status: unknown {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
+    return statuses

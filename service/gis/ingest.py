@@ -10,13 +10,14 @@ from datetime import datetime, timezone, tzinfo
 
 from sqlalchemy.orm import Session
 
-from service.auth.keys import Principal
+from service.auth.keys import Principal, Role
 from service.gis.geodesy import LonLat
 from service.gis.grading import Damage, GradingRules, TrackPoint, grade_segments, split_track
 from service.gis.ground_position import CameraModel, estimate
 from service.imaging import ImageMetadata
 from service.pipeline import ImageRun, detections_of
 from service.privacy import PrivacyGuard
+from service.review.status import REJECTED, UNREVIEWED
 from service.storage import Database, audit
 from service.storage.damages import DamageRepository
 from service.storage.frame_images import FrameImageStore, prepare_for_storage
@@ -26,6 +27,13 @@ from service.storage.segments import SegmentRepository
 
 #: The drive of frames uploaded without a drive id: deduplicated like any drive, but never graded.
 UNASSIGNED_DRIVE = "unassigned"
+
+
+class ForeignDuplicate(Exception):
+    """The drive already holds these bytes, stored by another key: nothing of that frame is shown."""
+
+    def __init__(self) -> None:
+        super().__init__("this drive already holds the same image, stored with another key")
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,8 @@ class FrameIngestor:
                 frames.lock_drive(context.drive_id)
                 existing = frames.find(context.drive_id, run.sha256)
                 if existing is not None:
+                    if not _may_see(context.uploaded_by, existing):
+                        raise ForeignDuplicate()
                     return _result(existing, duplicate=True)
                 frame = frames.add(
                     Frame(
@@ -138,31 +148,58 @@ class FrameIngestor:
         size = (run.image.width, run.image.height)
         for r in run.runs:
             for d in detections_of(r, run.sha256, size[0] * size[1]):
-                box = (d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2)
-                ground = estimate(self.config.camera, position, heading, size, box) if position else None
-                category = self.config.categories.get(d.class_name)
-                record = None
-                if ground is not None and category is not None:
-                    record = self._merge(damages, frame, d.class_name, category, ground.point, d.confidence)
-                frame.detections.append(
-                    Detection(
-                        key=d.id,
-                        detector=d.detector,
-                        detector_version=r.detector.card.version,
-                        class_name=d.class_name,
-                        confidence=d.confidence,
-                        x1=box[0],
-                        y1=box[1],
-                        x2=box[2],
-                        y2=box[3],
-                        area_fraction=d.area_fraction,
-                        lon=ground.point.lon if ground else None,
-                        lat=ground.point.lat if ground else None,
-                        position_method=ground.method if ground else None,
-                        damage_id=record.id if record else None,
-                    )
+                detection = Detection(
+                    key=d.id,
+                    detector=d.detector,
+                    detector_version=r.detector.card.version,
+                    class_name=d.class_name,
+                    confidence=d.confidence,
+                    x1=d.bbox.x1,
+                    y1=d.bbox.y1,
+                    x2=d.bbox.x2,
+                    y2=d.bbox.y2,
+                    area_fraction=d.area_fraction,
+                    review_status=UNREVIEWED,
                 )
+                self._place(damages, frame, detection, position, heading)
+                frame.detections.append(detection)
         session.flush()
+
+    def replace(self, session: Session, detection: Detection) -> None:
+        """After a review changed a detection's class, box or status: move it to the damage record
+        it now belongs to (none when rejected), refresh both records and regrade its drive, all
+        within the caller's transaction."""
+        frame = detection.frame
+        damages = DamageRepository(session)
+        before = detection.damage_id
+        position = LonLat(frame.lon, frame.lat) if frame.lon is not None and frame.lat is not None else None
+        self._place(damages, frame, detection, position, frame.heading_deg)  # usually back into `before`: same id
+        session.flush()
+        for record_id in {before, detection.damage_id} - {None}:
+            damages.refresh(record_id)
+        if position is not None:
+            self._regrade(session, frame.drive_id)
+
+    def _place(
+        self,
+        damages: DamageRepository,
+        frame: Frame,
+        detection: Detection,
+        position: LonLat | None,
+        heading: float | None,
+    ) -> None:
+        """The detection's ground position, and the damage record it joins (rejected ones join none)."""
+        box = (detection.x1, detection.y1, detection.x2, detection.y2)
+        ground = estimate(self.config.camera, position, heading, (frame.width, frame.height), box) if position else None
+        detection.lon = ground.point.lon if ground else None
+        detection.lat = ground.point.lat if ground else None
+        detection.position_method = ground.method if ground else None
+        category = self.config.categories.get(detection.class_name)
+        if ground is None or category is None or detection.review_status == REJECTED:
+            detection.damage_id = None
+            return
+        record = self._merge(damages, frame, detection.class_name, category, ground.point, detection.confidence)
+        detection.damage_id = record.id
 
     def _merge(
         self, damages: DamageRepository, frame: Frame, class_name: str, category: str, point: LonLat, confidence: float
@@ -243,6 +280,11 @@ def _position(context: FrameContext, meta: ImageMetadata) -> tuple[LonLat | None
     if exif is not None:
         return LonLat(exif.lon, exif.lat), heading, "exif"
     return None, heading, None
+
+
+def _may_see(uploader: Principal | None, frame: Frame) -> bool:
+    """A repeated upload shows the stored frame only to its owner (by key name) and admins."""
+    return uploader is None or uploader.role is Role.ADMIN or frame.uploaded_by == uploader.name
 
 
 def _result(frame: Frame, duplicate: bool) -> IngestResult:

@@ -15,6 +15,7 @@ from service.gis.collections import COLLECTIONS, Collection, Extent
 from service.gis.features import iso
 from service.gis.filters import DEFAULT_LIMIT, MAX_LIMIT
 from service.gis.precision import published
+from service.review.status import STATUSES
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -178,6 +179,11 @@ _ITEM_FILTERS = [
     _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "index of the first feature (paging)"),
     _query("class", {"type": "string"}, "comma-separated class names (damage collections)"),
     _query("drive_id", {"type": "string"}, "only features of this drive"),
+    _query(
+        "review_status",
+        {"type": "array", "items": {"type": "string", "enum": list(STATUSES)}},
+        "comma-separated review states (damage collections; docs/review.md)",
+    ),
 ]
 
 

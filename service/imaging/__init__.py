@@ -3,9 +3,11 @@
 from service.imaging.decode import (
     ACCEPTED_FORMATS,
     DEFAULT_LIMITS,
+    JPEG_MAX_SIDE,
     DecodedImage,
     ImageLimits,
     decode_image,
+    header_pixels,
     sniff_format,
 )
 from service.imaging.errors import CorruptImage, EmptyImage, ImageError, ImageTooLarge, UnsupportedImage
@@ -14,6 +16,7 @@ from service.imaging.metadata import GeoLocation, ImageMetadata, metadata_from_e
 __all__ = [
     "ACCEPTED_FORMATS",
     "DEFAULT_LIMITS",
+    "JPEG_MAX_SIDE",
     "CorruptImage",
     "DecodedImage",
     "EmptyImage",
@@ -24,6 +27,7 @@ __all__ = [
     "ImageTooLarge",
     "UnsupportedImage",
     "decode_image",
+    "header_pixels",
     "metadata_from_exif",
     "read_metadata",
     "sniff_format",

@@ -61,16 +61,29 @@ _WHITE = (255, 255, 255)
 _LUT_16_TO_8 = np.round(np.arange(65536, dtype=np.float64) / 257.0).astype(np.uint8)
 
 
+#: The longest side libjpeg (and so Pillow) can encode: larger images could not be stored or returned.
+JPEG_MAX_SIDE = 65_500
+
+
 @dataclass(frozen=True)
 class ImageLimits:
-    """Upper bounds for one upload; 12-MP and 48-MP phone photos fit the defaults."""
+    """Upper bounds for one upload, all checked from the header before any pixel is decoded.
+
+    12-MP and 48-MP phone photos and phone panoramas fit the defaults. The aspect ratio bounds the
+    work per pixel as well as the pixels: a 3,000,000 x 1 strip is small but would be cut into
+    thousands of tiles; the side bound keeps every accepted image encodable as JPEG.
+    """
 
     max_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 80_000_000
+    max_side: int = JPEG_MAX_SIDE
+    max_aspect_ratio: float = 20.0  # long side / short side
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ValueError("ImageLimits values must be positive")
+        if min(self.max_bytes, self.max_pixels, self.max_side) <= 0 or self.max_aspect_ratio < 1:
+            raise ValueError("ImageLimits values must be positive (and the aspect ratio at least 1)")
+        if self.max_side > JPEG_MAX_SIDE:
+            raise ValueError(f"max_side above {JPEG_MAX_SIDE} px: such images could not be stored as JPEG")
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -170,6 +183,17 @@ def decode_image(
     return DecodedImage(pixels=pixels, format=fmt, metadata=metadata, original_size=original, scale=1.0 / divisor)
 
 
+def header_pixels(data: bytes) -> int:
+    """Width x height as the header declares it, without decoding; 0 when it cannot be read
+    (decoding will then say why). Cheap: for choosing where to do the work."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            width, height = image.size
+    except Exception:
+        return 0
+    return max(width, 0) * max(height, 0)
+
+
 # --- steps ---------------------------------------------------------------------------
 
 
@@ -196,6 +220,15 @@ def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
     if width * height > limits.max_pixels:
         raise ImageTooLarge(
             f"The image is {width}x{height} = {width * height} pixels; at most {limits.max_pixels} pixels are accepted."
+        )
+    if max(width, height) > limits.max_side:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels; sides of at most {limits.max_side} px are accepted."
+        )
+    if max(width, height) > limits.max_aspect_ratio * min(width, height):
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels; its long side may be at most {limits.max_aspect_ratio:g} times "
+            "its short side."
         )
 
 

@@ -30,6 +30,8 @@ from typing import Any
 
 from PIL import ExifTags, Image
 
+from service.times import plausible
+
 # Generous plausibility bounds: values outside are treated as garbage, not clamped.
 _MAX_ABS_ALTITUDE_M = 100_000.0  # stratosphere balloons are ~40 km; 2**32-1 is not an altitude
 _DATETIME_RE = re.compile(r"^\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
@@ -203,11 +205,11 @@ def _captured_at(exif: Image.Exif, exif_ifd: dict[int, Any], gps: dict[int, Any]
     local = _guard(_parse_datetime, original, exif_ifd.get(ExifTags.Base.SubsecTimeOriginal))
     offset = _guard(_parse_offset, exif_ifd.get(ExifTags.Base.OffsetTimeOriginal))
     if local is not None and offset is not None:
-        return local.replace(tzinfo=offset)
-    gps_time = _guard(_gps_datetime, gps)
+        return plausible(local.replace(tzinfo=offset))
+    gps_time = plausible(_guard(_gps_datetime, gps))
     if gps_time is not None:
         return gps_time
-    return local
+    return plausible(local)
 
 
 def _parse_datetime(value: Any, subsec: Any = None) -> datetime | None:

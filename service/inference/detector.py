@@ -41,7 +41,7 @@ class OnnxDetector:
         self.session = create_session(model_path, config or SessionConfig())
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
-        self.input_size = _static_hw(inp.shape) or tuple(card.input_size)
+        self.input_size = static_hw(inp.shape) or tuple(card.input_size)
         out = self.session.get_outputs()[0]
         meta = self.session.get_modelmeta().custom_metadata_map
         if card.output_layout:
@@ -85,6 +85,7 @@ class OnnxDetector:
         return Detections(box.to_original(kept.xyxy), kept.confidence, kept.class_id)
 
 
-def _static_hw(shape: list) -> tuple[int, int] | None:
+def static_hw(shape: list) -> tuple[int, int] | None:
+    """(height, width) of a static NCHW input shape; None where a dimension is symbolic."""
     h, w = shape[2], shape[3]
     return (h, w) if isinstance(h, int) and isinstance(w, int) else None

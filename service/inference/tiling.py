@@ -23,30 +23,39 @@ class TilingConfig:
     overlap: float = 0.2  # share of a tile repeated in its neighbour
     min_image_side: int = 1600  # smaller images are not tiled
     merge_threshold: float = 0.6  # intersection over the smaller box that merges two boxes
+    max_tiles: int = 24  # more would be needed: the tiles grow instead (bounds the work per image)
 
     def applies_to(self, width: int, height: int) -> bool:
         return max(width, height) >= self.min_image_side
 
 
-def tile_windows(width: int, height: int, tile: int, overlap: float) -> list[tuple[int, int, int, int]]:
-    """Windows (x1, y1, x2, y2) covering the image; edge tiles are shifted inwards, never cropped."""
+def tile_windows(
+    width: int, height: int, tile: int, overlap: float, max_tiles: int | None = None
+) -> list[tuple[int, int, int, int]]:
+    """Windows (x1, y1, x2, y2) covering the image; edge tiles are shifted inwards, never cropped.
 
-    def starts(length: int) -> list[int]:
-        if length <= tile:
+    With `max_tiles`, tiles larger than `tile` are used where that many would not cover the image,
+    so the cost of an image is bounded whatever its size and shape.
+    """
+
+    def starts(length: int, side: int) -> list[int]:
+        if length <= side:
             return [0]
-        step = max(1, int(tile * (1 - overlap)))
-        count = int(np.ceil((length - tile) / step)) + 1
-        return sorted({min(i * step, length - tile) for i in range(count)})
+        step = max(1, int(side * (1 - overlap)))
+        count = int(np.ceil((length - side) / step)) + 1
+        return sorted({min(i * step, length - side) for i in range(count)})
 
+    while max_tiles and len(starts(width, tile)) * len(starts(height, tile)) > max_tiles:
+        tile = int(np.ceil(tile * 1.25))
     tw, th = min(tile, width), min(tile, height)
-    return [(x, y, x + tw, y + th) for y in starts(height) for x in starts(width)]
+    return [(x, y, x + tw, y + th) for y in starts(height, tile) for x in starts(width, tile)]
 
 
 def detect_tiled(detect: Callable[[np.ndarray], Detections], image: np.ndarray, config: TilingConfig) -> Detections:
     """Run `detect` on the whole image and on each tile, then merge into one set of boxes."""
     h, w = image.shape[:2]
     parts = [detect(image)]
-    for x1, y1, x2, y2 in tile_windows(w, h, config.tile_size, config.overlap):
+    for x1, y1, x2, y2 in tile_windows(w, h, config.tile_size, config.overlap, config.max_tiles):
         found = detect(image[y1:y2, x1:x2])
         parts.append(Detections(found.xyxy + np.array([x1, y1, x1, y1], np.float32), found.confidence, found.class_id))
     return merge_overlapping(Detections.merge(parts), config.merge_threshold)

@@ -28,6 +28,7 @@ from service.storage import Database, audit
 from service.storage.frame_images import FrameImageStore, prepare_for_storage
 from service.storage.lost_items import LostItemQuery, LostItemRepository
 from service.storage.models import LostItem, utcnow
+from service.times import LATEST
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class LostPropertyDesk:
                         found_at=found_at,
                         found_place=fields.found_place,
                         notes=fields.notes,
-                        retain_until=found_at + self.retention,
+                        retain_until=self._retain_until(found_at),
                         created_by=by.name,
                         sha256=rec.sha256,
                         photo_path=FrameImageStore.relative(rec.sha256),
@@ -153,6 +154,13 @@ class LostPropertyDesk:
                 self.photos.discard(rec.sha256)
             raise
         return out
+
+    def _retain_until(self, found_at: datetime) -> datetime:
+        """found_at + the retention period, at most the last instant the service represents."""
+        try:
+            return min(found_at + self.retention, LATEST)
+        except OverflowError:
+            return LATEST
 
     def get(self, item_id: int, by: Principal) -> LostItemOut | None:
         with self.database.transaction() as session:
@@ -184,7 +192,7 @@ class LostPropertyDesk:
                 if name in changes:
                     setattr(item, name, changes[name])
             if patch.found_at is not None:
-                item.found_at, item.retain_until = patch.found_at, patch.found_at + self.retention
+                item.found_at, item.retain_until = patch.found_at, self._retain_until(patch.found_at)
             item.search_terms = item_index(self.taxonomy, item.category, item.colours, item.notes, item.found_place)
             item.updated_at = utcnow()
             audit.record(session, by, audit.UPDATE, f"lost_item:{item_id}")

@@ -25,6 +25,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from service.inference.detector import static_hw
 from service.inference.preprocess import letterbox, to_tensor
 from service.inference.session import SessionConfig, create_session
 from service.registry.card import ModelCard, sha256_file
@@ -78,8 +79,11 @@ class OnnxEmbedder:
 
     def __init__(self, path: Path, card: ModelCard, config: SessionConfig | None = None):
         self.session = create_session(path, config or SessionConfig())
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_size = card.input_size
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        # its own size: a composed detector (`train compose`) may run at another size than the
+        # network the embedding was cut from
+        self.input_size = static_hw(inp.shape) or tuple(card.input_size)
         self.descriptor = ColourShapeDescriptor()
         self.kind = f"onnx+{self.descriptor.kind}:{card.name}:{card.version}"
 

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from service.text import PlainText
+from service.times import Instant, InstantUntil
+
 Status = Literal["registered", "returned", "disposed"]
 KEY_PATTERN = r"^[a-z_]{1,32}$"
 
@@ -77,9 +80,9 @@ class LostItemPage(BaseModel):
 class LostItemFields(BaseModel):
     """The form fields of a registration (all optional)."""
 
-    found_at: datetime | None = None
-    found_place: str | None = Field(None, max_length=200)
-    notes: str | None = Field(None, max_length=2000)
+    found_at: Instant | None = None
+    found_place: PlainText | None = Field(None, max_length=200)
+    notes: PlainText | None = Field(None, max_length=2000)
     category: str | None = Field(None, pattern=KEY_PATTERN, description="override of the recognised category")
     colors: str | None = Field(None, max_length=200, description="comma-separated palette keys, overriding")
 
@@ -88,9 +91,9 @@ class LostItemPatch(BaseModel):
     status: Status | None = Field(None, description="omit to keep; an item always has a status")
     category: str | None = Field(None, pattern=KEY_PATTERN)
     colors: list[str] | None = Field(None, max_length=5)
-    found_at: datetime | None = None
-    found_place: str | None = Field(None, max_length=200)
-    notes: str | None = Field(None, max_length=2000)
+    found_at: Instant | None = None
+    found_place: PlainText | None = Field(None, max_length=200)
+    notes: PlainText | None = Field(None, max_length=2000)
 
     @field_validator("status")
     @classmethod
@@ -104,11 +107,11 @@ class LostItemPatch(BaseModel):
 class SearchFields(BaseModel):
     """A citizen's description of a lost item (form fields; all optional, with or without `photo`)."""
 
-    text: str | None = Field(None, max_length=500)
+    text: PlainText | None = Field(None, max_length=500)
     category: str | None = Field(None, pattern=KEY_PATTERN)
     color: str | None = Field(None, pattern=KEY_PATTERN)
-    lost_from: datetime | None = Field(None, description="items found at or after")
-    lost_to: datetime | None = Field(None, description="items found at or before")
+    lost_from: Instant | None = Field(None, description="items found at or after")
+    lost_to: InstantUntil | None = Field(None, description="items found at or before")
     limit: int = Field(10, ge=1, le=100)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from service.gis.filters import FeatureQuery
 from service.gis.geodesy import LonLat, degree_box, distance_m
+from service.review.status import record_status
 from service.storage.filtering import overlaps, page, point_in_bbox
-from service.storage.models import DamageRecord
+from service.storage.models import DamageRecord, Detection
 
 
 class DamageRepository:
@@ -33,6 +34,24 @@ class DamageRepository:
         self.session.flush()
         return record
 
+    def refresh(self, record_id: int) -> None:
+        """Recompute a record from the detections it still holds (after a review moved or rejected
+        one): the same mean position, times, count and best sighting as merging gives; a record
+        left without detections is deleted, so it leaves the map and the grades."""
+        members = list(self.session.scalars(select(Detection).where(Detection.damage_id == record_id)))
+        if not members:
+            self.session.execute(delete(DamageRecord).where(DamageRecord.id == record_id))
+            return
+        record = self.session.get(DamageRecord, record_id)
+        seen = [d.frame.observed_at for d in members]
+        best = max(members, key=lambda d: (d.confidence, -d.id))
+        record.count = len(members)
+        record.lon = sum(d.lon for d in members) / len(members)
+        record.lat = sum(d.lat for d in members) / len(members)
+        record.first_seen, record.last_seen = min(seen), max(seen)
+        record.max_confidence, record.best_frame_id = best.confidence, best.frame_id
+        record.review_status = record_status(d.review_status for d in members)
+
     def of_drive(self, drive_id: str) -> list[DamageRecord]:
         return list(self.session.scalars(select(DamageRecord).where(DamageRecord.drive_id == drive_id)))
 
@@ -50,6 +69,8 @@ class DamageRepository:
             stmt = stmt.where(DamageRecord.class_name.in_(query.classes))
         if query.drive_id:
             stmt = stmt.where(DamageRecord.drive_id == query.drive_id)
+        if query.review_statuses:
+            stmt = stmt.where(DamageRecord.review_status.in_(query.review_statuses))
         return page(self.session, stmt, query, DamageRecord.id)
 
     def extent(self, category: str) -> tuple[tuple[float, ...] | None, tuple]:

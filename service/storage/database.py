@@ -5,11 +5,20 @@ SQLite (default, one file in the data folder, WAL journal) or PostgreSQL via
 for writes; both commit when the block ends and roll back on any exception, so no record is
 ever half-written. On SQLite a write transaction starts with ``BEGIN IMMEDIATE``: it waits
 for the single writer slot up front instead of failing half-way with "database is locked".
+
+An open SQLite connection keeps writing to its file after the file was deleted or replaced, so
+every write would answer 200 and be gone at the next start: every session first checks that the
+path still names the file it opened (503 `database_unavailable` otherwise). The file is readable
+by the service's user only, like the stored images. Bound parameters (places, notes, search
+words) never appear in error messages or logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +28,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -32,11 +42,14 @@ class Database:
     def __init__(self, url: str, echo: bool = False):
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.file: _FileIdentity | None = None
         if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            self.file = _FileIdentity.create(Path(self.url.database))
         # PostgreSQL: an unreachable server fails fast (readiness, requests) instead of hanging.
         connect_args = {"check_same_thread": False} if self.is_sqlite else {"connect_timeout": 10}
-        self.engine: Engine = create_engine(self.url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
+        self.engine: Engine = create_engine(
+            self.url, echo=echo, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True
+        )
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
@@ -45,12 +58,14 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read (or light write) transaction."""
+        self._check_file()
         with self._reader.begin() as session:
             yield session
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: all or nothing."""
+        self._check_file()
         with self._writer.begin() as session:
             yield session
 
@@ -67,11 +82,49 @@ class Database:
 
     def check(self) -> None:
         """Raise if the database cannot be reached or read (for the readiness probe)."""
+        self._check_file()
         with self.engine.connect() as connection:
             connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _check_file(self) -> None:
+        if self.file is not None:
+            self.file.check()
+
+
+class _FileIdentity:
+    """The SQLite file a Database opened (device and inode), to notice it being deleted or replaced."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._identity = self._stat()
+
+    @classmethod
+    def create(cls, path: Path) -> _FileIdentity:
+        """Create the file (owner-only) if missing, take group and others' access to an existing one
+        (SQLite gives its -wal and -shm files the same mode), and remember which file it is."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            with contextlib.suppress(PermissionError):  # a file of another user: SQLite reports it
+                os.chmod(path, path.stat().st_mode & 0o700)
+        return cls(path)
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def check(self) -> None:
+        if self._stat() != self._identity:
+            raise OperationalError(
+                None, None, sqlite3.OperationalError(f"the database file was deleted or replaced: {self.path.name}")
+            )
 
 
 def alembic_config(url: str) -> Config:

@@ -67,6 +67,8 @@ def detections_query(query: FeatureQuery) -> Select[tuple[Detection]]:
         stmt = stmt.where(Detection.detector.in_(query.detectors))
     if query.drive_id:
         stmt = stmt.where(Frame.drive_id == query.drive_id)
+    if query.review_statuses:
+        stmt = stmt.where(Detection.review_status.in_(query.review_statuses))
     return stmt
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.storage.models import Job
@@ -34,29 +34,26 @@ class JobRepository:
     def get(self, job_id: str) -> Job | None:
         return self.session.get(Job, job_id)
 
-    def progress(self, job_id: str, ok: bool, error: str | None = None) -> None:
-        job = self.session.get(Job, job_id)
-        if job is None:
-            return
-        job.status = RUNNING
-        job.processed += 1
-        if not ok:
-            job.failed += 1
-            if error and len(job.errors) < MAX_ERRORS:
-                job.errors = [*job.errors, error]
+    def report(self, job_id: str, status: str, processed: int, failed: int, errors: list[str]) -> None:
+        """Write the whole state the runner holds (not increments): a write that failed loses nothing.
 
-    def finish(self, job_id: str, status: str, error: str | None = None) -> None:
+        Errors beyond MAX_ERRORS: the first ones and the last (which says why a stopped job stopped)."""
         job = self.session.get(Job, job_id)
         if job is not None:
-            job.status = status
-            if error:
-                job.errors = [*job.errors, error][-MAX_ERRORS:]
+            job.status, job.processed, job.failed = status, processed, failed
+            job.errors = errors if len(errors) <= MAX_ERRORS else [*errors[: MAX_ERRORS - 1], errors[-1]]
 
-    def fail_interrupted(self) -> int:
-        """At start-up: jobs left queued or running by a previous process will never finish."""
+    def fail_interrupted(self) -> list[str | None]:
+        """At start-up: jobs left queued or running by a previous process will never finish.
+
+        Returns the drives of those jobs (frames stored before the interruption still need grading).
+        """
+        unfinished = Job.status.in_((QUEUED, RUNNING))
+        drives = list(self.session.scalars(select(Job.drive_id).where(unfinished).distinct()))
         stmt = (
             update(Job)
-            .where(Job.status.in_((QUEUED, RUNNING)))
+            .where(unfinished)
             .values(status=FAILED, errors=["interrupted: the service stopped before the job finished"])
         )
-        return self.session.execute(stmt).rowcount or 0
+        self.session.execute(stmt)
+        return drives

@@ -109,19 +109,32 @@ class DamageRecord(Base):
     count: Mapped[int] = mapped_column(Integer, doc="number of detections merged into this record")
     max_confidence: Mapped[float] = mapped_column(Float)
     best_frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id"))
+    review_status: Mapped[str] = mapped_column(
+        String(16),
+        default="unreviewed",
+        server_default="unreviewed",
+        doc="the strongest decision on its detections (service.review.status.record_status)",
+    )
 
     best_frame: Mapped[Frame] = relationship(lazy="selectin")  # its photo may have been deleted (retention)
 
 
 class Detection(Base):
+    """One box on a frame: found by a model (`detector_version` says which version) or drawn by
+    staff in review (`detector_version` None). `class_name` and the box are the current truth;
+    when a reviewer corrected them, `model_class_name`/`model_box` keep what the model said."""
+
     __tablename__ = "detections"
-    __table_args__ = (Index("ix_detections_position", "lon", "lat"),)
+    __table_args__ = (
+        Index("ix_detections_position", "lon", "lat"),
+        Index("ix_detections_review", "review_status", "confidence"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(String(20), doc="the API's stable detection id")
     detector: Mapped[str] = mapped_column(String(64))
-    detector_version: Mapped[str] = mapped_column(String(64))
+    detector_version: Mapped[str | None] = mapped_column(String(64), doc="None: drawn by staff in review")
     class_name: Mapped[str] = mapped_column(String(64))
     confidence: Mapped[float] = mapped_column(Float)
     x1: Mapped[float] = mapped_column(Float)
@@ -133,6 +146,13 @@ class Detection(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     position_method: Mapped[str | None] = mapped_column(String(16), doc="projected or camera")
     damage_id: Mapped[int | None] = mapped_column(ForeignKey("damage_records.id", ondelete="SET NULL"), index=True)
+    review_status: Mapped[str] = mapped_column(
+        String(16), default="unreviewed", server_default="unreviewed", doc="service.review.status.STATUSES"
+    )
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), doc="name of the API key of the last decision")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    model_class_name: Mapped[str | None] = mapped_column(String(64), doc="the model's class, once corrected")
+    model_box: Mapped[list | None] = mapped_column(JSON, doc="the model's [x1, y1, x2, y2], once corrected")
 
     frame: Mapped[Frame] = relationship(back_populates="detections")
 

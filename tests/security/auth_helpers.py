@@ -16,6 +16,7 @@ from service.storage.api_keys import ApiKeyRepository
 SAMPLES = {
     "{job_id}": "0b4f8c1e-0000-4000-8000-000000000000",
     "{frame_id}": "1",
+    "{detection_id}": "1",
     "{item_id}": "1",
     "{collection_id}": "road_damage",
     "{feature_id}": "1",

@@ -23,9 +23,8 @@ def secure_client(tmp_path: Path) -> Callable[..., contextmanager]:
         if weights is None:
             weights = tmp_path / "no-weights"
             weights.mkdir(exist_ok=True)
-        settings = Settings(
-            auth="required", weights_dir=str(weights), data_dir=tmp_path / "data", inference_workers=1, **overrides
-        )
+        overrides.setdefault("inference_workers", 1)
+        settings = Settings(auth="required", weights_dir=str(weights), data_dir=tmp_path / "data", **overrides)
         with TestClient(create_app(settings, load_in_background=False)) as client:
             yield client
 

@@ -16,14 +16,19 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from gis_helpers import along, frame_run, frame_time
 from helpers import TINY_INPUT, jpeg_bytes, synthetic_photo, write_detector
 from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.exc import OperationalError
 
 from service.api.app import create_app
 from service.config import Settings
+from service.gis import batch as batch_module
+from service.gis.ingest import FrameContext
 from service.storage import database as database_module
 from service.storage import frame_images
-from service.storage.models import AuditEvent, Detection, Frame
+from service.storage.jobs import JobRepository
+from service.storage.models import AuditEvent, Detection, Frame, Job, RoadSegment
 
 TESTS = Path(__file__).resolve().parents[1]
 JPEG = {"Content-Type": "image/jpeg"}
@@ -194,16 +199,95 @@ def test_failed_image_write_rolls_everything_back(
     _assert_fault(_store(sqlite_client, seed=3), status, code)
     monkeypatch.undo()
     _nothing_stored(sqlite_client)
-    files = [("files", ("a.jpg", jpeg_bytes(synthetic_photo(120, 160, seed=4)), "image/jpeg"))]
+    files = [("files", (f"{n}.jpg", jpeg_bytes(synthetic_photo(120, 160, seed=n)), "image/jpeg")) for n in (4, 5, 6)]
     monkeypatch.setattr(frame_images.os, "fdopen", lambda fd, _mode: _FailingFile(fd, error))
     job = sqlite_client.post("/v1/frames/batch", data={"drive_id": "full"}, files=files).json()["job_id"]
-    deadline = time.monotonic() + 30
-    while (state := sqlite_client.get(f"/v1/jobs/{job}").json())["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    state = _finished_job(sqlite_client, job)
     monkeypatch.undo()
-    assert state["status"] == "failed"  # the job says so, and nothing half-stored remains
+    # The job says so, names the frame and counts the ones it did not try; nothing half-stored remains.
+    assert state["status"] == "failed" and state["processed"] == 1 and state["failed"] == 3, state
+    assert (
+        state["errors"][0].startswith("4.jpg: ") and "2 frame(s) after 4.jpg were not processed" in state["errors"][1]
+    )
     _nothing_stored(sqlite_client)
+
+
+def _finished_job(client: TestClient, job_id: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (state := client.get(f"/v1/jobs/{job_id}").json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.05)
+    return state
+
+
+def test_a_job_whose_progress_cannot_be_written_is_finished_later(
+    sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk under the database: the job's writes fail for a while, then space is freed. The
+    job is not left `queued`: its final state, with every frame counted, is written once possible."""
+    refusals = {"left": 4}  # the first progress writes and the first attempt at the final one
+    report = JobRepository.report
+
+    def full_disk(self: JobRepository, *args: object) -> None:
+        if refusals["left"] > 0:
+            refusals["left"] -= 1
+            raise OperationalError("UPDATE jobs", {}, sqlite3.OperationalError("database or disk is full"))
+        report(self, *args)
+
+    monkeypatch.setattr(JobRepository, "report", full_disk)
+    monkeypatch.setattr(batch_module, "_FINISH_RETRY_S", (0.1,))
+    files = [("files", (f"{n}.jpg", jpeg_bytes(synthetic_photo(120, 160, seed=n)), "image/jpeg")) for n in (7, 8)]
+    files.append(("files", ("broken.jpg", b"\xff\xd8\xff broken", "image/jpeg")))
+    job = sqlite_client.post("/v1/frames/batch", data={"drive_id": "full-db"}, files=files).json()["job_id"]
+    state = _finished_job(sqlite_client, job)
+    assert refusals["left"] == 0
+    assert state["status"] == "done" and state["processed"] == 3 and state["failed"] == 1, state
+    assert state["errors"] == ["broken.jpg: The JPEG image is damaged or truncated."]
+
+
+def test_deleted_or_replaced_database_file_refuses_writes(tmp_path: Path, tiny_weights: Path) -> None:
+    """An open SQLite connection would keep writing into the unlinked file, and every write would
+    be gone at the next start: the service notices and answers 503 instead."""
+    path = tmp_path / "db.sqlite"
+    with _app(tiny_weights, tmp_path / "data", f"sqlite:///{path}") as client:
+        assert _store(client, seed=11).status_code == 200
+        with sqlite3.connect(path) as backup:  # the operator's copy, taken properly
+            backup.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        kept = path.read_bytes()
+        frames = sorted((tmp_path / "data" / "frames").rglob("*.jpg"))
+        for damage in ("deleted", "replaced"):
+            path.unlink(missing_ok=True)
+            if damage == "replaced":
+                path.write_bytes(kept)  # a restored copy is another file: the connections do not see it
+            response = _store(client, seed=12)
+            _assert_fault(response, 503, "database_unavailable")
+            assert "deleted or replaced" in response.json()["error"]["message"]
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and "deleted or replaced" in ready.json()["database"]
+            assert sorted((tmp_path / "data" / "frames").rglob("*.jpg")) == frames, "no orphaned image"
+    with _app(tiny_weights, tmp_path / "data", f"sqlite:///{path}") as client:  # restarted on the restored copy
+        assert client.get("/readyz").status_code == 200
+        with client.app.state.service.database.session() as session:
+            assert session.scalar(select(func.count()).select_from(Frame)) == 1
+
+
+def test_frames_of_an_interrupted_job_are_graded_at_the_next_start(tmp_path: Path, tiny_weights: Path) -> None:
+    """`kill -9` mid-job: the frames it stored have damage records but no grades until the service
+    starts again, which fails the job and grades its drive."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    with _app(tiny_weights, tmp_path / "data", url) as client:
+        state = client.app.state.service
+        with state.database.transaction() as session:
+            JobRepository(session).create("frames", total=40, drive_id="cut")
+        for i in range(31):  # what the job stored before the process died: 300 m, not yet graded
+            here = along(10.0 * i)
+            context = FrameContext("cut", lat=here.lat, lon=here.lon, heading_deg=90.0, captured_at=frame_time(i))
+            state.ingestor.ingest(frame_run(i, []), context, regrade=False)
+        with state.database.session() as session:
+            assert session.scalar(select(func.count()).select_from(RoadSegment)) == 0
+    with _app(tiny_weights, tmp_path / "data", url) as client, client.app.state.service.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(RoadSegment)) == 6  # 300 m in 50 m segments
+        assert session.scalar(select(Job.status)) == "failed"
 
 
 _KILLED_WRITER = textwrap.dedent(

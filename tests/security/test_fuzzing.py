@@ -25,7 +25,7 @@ from service.config import Settings
 
 schemathesis = need("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance  # noqa: E402
 
 EXAMPLES = 25  # per operation and generation mode (valid / invalid inputs)
 MIN_REQUESTS = 500
@@ -82,7 +82,9 @@ def fuzz(operation: object, mode: object, headers: dict[str, str]) -> int:
     def run(case: object) -> None:
         nonlocal sent
         sent += 1
-        case.call_and_validate(headers=headers, checks=[no_server_error, response_schema_conformance])
+        case.call_and_validate(
+            headers=headers, checks=[no_server_error, response_schema_conformance, status_code_conformance]
+        )
 
     run()
     return sent

@@ -5,10 +5,8 @@ SQL injection strings in every filter (on SQLite and PostgreSQL). The service an
 from __future__ import annotations
 
 import io
-import struct
 import time
 import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from auth_helpers import bearer, create_key
 from fastapi.testclient import TestClient
 from gis_helpers import seeded_app
-from helpers import jpeg_bytes, synthetic_photo
+from helpers import jpeg_bytes, png_header_only, synthetic_photo
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -36,16 +34,6 @@ def client(secure_client, tiny_weights: Path) -> Iterator[TestClient]:
     with secure_client(weights_dir=tiny_weights) as test_client:
         test_client.headers.update(bearer(create_key(test_client, Role.ADMIN)))
         yield test_client
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width × height, with (almost) no pixel data: a decompression bomb's head."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -79,11 +67,18 @@ def test_decompression_bombs_are_refused_from_the_header(client: TestClient) -> 
     for width, height in ((100_000, 100_000), (2**31 - 1, 1), (1, 2**31 - 1)):
         start = time.perf_counter()
         response = client.post(
-            "/v1/detect", content=_png_header_only(width, height), headers={"Content-Type": "image/png"}
+            "/v1/detect", content=png_header_only(width, height), headers={"Content-Type": "image/png"}
         )
         assert response.status_code in (400, 413), (width, height, response.text)
         assert time.perf_counter() - start < 5  # refused without decoding
-    zipped = _zip({"bomb.png": _png_header_only(100_000, 100_000)})
+    for width, height in ((3_000_000, 1), (1, 80_000_000), (65_501, 4_000)):  # small, but thin or unencodable
+        start = time.perf_counter()
+        response = client.post(
+            "/v1/detect", content=png_header_only(width, height), headers={"Content-Type": "image/png"}
+        )
+        assert response.status_code == 413 and response.json()["error"]["code"] == "image_too_large", response.text
+        assert time.perf_counter() - start < 5  # refused from the header, not cut into tiles
+    zipped = _zip({"bomb.png": png_header_only(100_000, 100_000)})
     files = [("archive", ("a.zip", zipped, "application/zip"))]
     assert client.post("/v1/frames/batch", data={"drive_id": "bomb"}, files=files).status_code == 202  # per-frame error
 

@@ -4,6 +4,7 @@ body, files per batch."""
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,18 +93,44 @@ def test_full_upload_queue_answers_503_busy_without_reading_the_body(admin_clien
     assert admin_client.post("/v1/detect", content=photo, headers={"Content-Type": "image/jpeg"}).status_code == 200
 
 
-def test_full_batch_queue_answers_503_busy(admin_client) -> None:
+def test_full_batch_queue_answers_503_busy_without_reading_the_body(admin_client) -> None:
     jobs = admin_client.app.state.service.batches.jobs
     for _ in range(jobs.capacity):
         jobs.acquire()
     try:
-        files = [("files", ("a.jpg", jpeg_bytes(synthetic_photo(60, 80)), "image/jpeg"))]
-        response = admin_client.post("/v1/frames/batch", data={"drive_id": "d1"}, files=files)
+        # A body that is not multipart at all: read, it would be a 400; it is refused before.
+        garbage = {"Content-Type": "multipart/form-data; boundary=nothing-follows"}
+        response = admin_client.post("/v1/frames/batch", content=b"\0" * 5000, headers=garbage)
         assert response.status_code == 503 and response.json()["error"]["code"] == "busy"
         assert "retry-after" in response.headers
     finally:
         for _ in range(jobs.capacity):
             jobs.release()
+    files = [("files", ("a.jpg", jpeg_bytes(synthetic_photo(60, 80)), "image/jpeg"))]
+    assert admin_client.post("/v1/frames/batch", data={"drive_id": "d1"}, files=files).status_code == 202
+    assert jobs.in_use <= jobs.capacity
+
+
+def test_large_images_never_take_the_last_worker(secure_client, tiny_weights: Path) -> None:
+    """With the background pool (large images, batch frames) busy, a small upload is answered at
+    once; a large one waits for the background pool instead of taking the last worker."""
+    with secure_client(weights_dir=tiny_weights, inference_workers=2, large_image_pixels=5_000) as client:
+        client.headers.update(bearer(create_key(client, Role.ADMIN)) | {"Content-Type": "image/jpeg"})
+        state = client.app.state.service
+        release = threading.Event()
+        state.background.submit(release.wait, 60)  # its only worker is busy
+        small, large = jpeg_bytes(synthetic_photo(60, 80)), jpeg_bytes(synthetic_photo(100, 100))
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(client.post("/v1/detect", content=large).status_code))
+        waiting.start()
+        try:
+            assert client.post("/v1/detect", content=small).status_code == 200
+            waiting.join(timeout=1.0)
+            assert waiting.is_alive() and not answers, "the large image waits for the background pool"
+        finally:
+            release.set()
+        waiting.join(timeout=60)
+        assert answers == [200]
 
 
 def test_every_route_that_takes_a_body_limits_it(admin_client) -> None:
@@ -178,3 +205,11 @@ def test_files_per_batch_are_limited(admin_client) -> None:
         files=[("archive", ("a.zip", archive.getvalue(), "application/zip"))],
     )
     assert zipped.status_code == 400 and "more than 3 frames" in zipped.json()["error"]["message"]
+    directory = io.BytesIO()  # entries beyond frames (folders, hidden files): refused before they are parsed
+    with zipfile.ZipFile(directory, "w") as zf:
+        for i in range(13):
+            zf.writestr(f"{i}/", b"")
+    crowded = admin_client.post(
+        "/v1/frames/batch", data={"drive_id": "d1"}, files=[("archive", ("a.zip", directory.getvalue()))]
+    )
+    assert crowded.status_code == 400 and "more than 12 entries" in crowded.json()["error"]["message"]

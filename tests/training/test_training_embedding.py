@@ -59,6 +59,17 @@ def test_embedding_is_the_detectors_own_pooled_backbone_maps(with_embedding: Pat
     np.testing.assert_allclose(embedder.embed(crop), joined / np.linalg.norm(joined), atol=1e-6)
 
 
+def test_the_embedding_runs_at_its_own_input_size(with_embedding: Path) -> None:
+    """A composed detector (`train compose`) runs at 640 px and keeps the embedding its specialist
+    was cut at a smaller size: the embedding is fed at the size it was made for."""
+    card = read_card(with_embedding)
+    larger = card.model_copy(update={"input_size": (card.input_size[0] * 2, card.input_size[1] * 2)})
+    crop = np.random.default_rng(1).integers(0, 255, (90, 70, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        embedder_for(with_embedding, larger).features(crop), embedder_for(with_embedding, card).features(crop)
+    )
+
+
 def test_model_card_lists_the_embedding_file(with_embedding: Path) -> None:
     text = (with_embedding / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "| embedding | embedding.onnx | fp32 |" in text

@@ -77,7 +77,7 @@ def test_map_shows_damages_and_graded_segments(browser, tmp_path: Path, tiles: s
         assert "5 Straßenschäden" in page.inner_text("#status")
         page.locator('.leaflet-overlay-pane path[stroke="#b2182b"]').first.click(force=True)
         popup = page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
-        assert "pothole" in popup.inner_text()
+        assert "pothole" in popup.inner_text() and "ungeprüft (nur Modell)" in popup.inner_text()
         tile_requests = [u for u in requests if "127.0.0.1:9/" in u]
         assert bool(tile_requests) == (tiles == "unreachable")
         assert all(u.startswith(base) or u in tile_requests for u in requests), "no CDN or other host"

@@ -16,6 +16,7 @@ import yaml
 from PIL import Image, UnidentifiedImageError
 
 from training.datasets.layout import Box, LabelledImage, is_image, label_path_for, read_names
+from training.datasets.review_source import read_review
 
 log = logging.getLogger(__name__)
 Reader = Callable[[Path], list[LabelledImage]]
@@ -142,7 +143,13 @@ def read_labelme(folder: Path) -> list[LabelledImage]:
     return out
 
 
-READERS: dict[str, Reader] = {"yolo": read_yolo, "coco": read_coco, "voc": read_voc, "labelme": read_labelme}
+READERS: dict[str, Reader] = {
+    "yolo": read_yolo,
+    "coco": read_coco,
+    "voc": read_voc,
+    "labelme": read_labelme,
+    "review": read_review,
+}
 
 
 def read_source(spec: str) -> list[LabelledImage]:

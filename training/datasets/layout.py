@@ -40,6 +40,7 @@ class LabelledImage:
     height: int
     boxes: list[Box] = field(default_factory=list)
     source: str = ""
+    drive: tuple[str, str] | None = None  # (drive id, date) of frames from a city's own drives (review)
 
     @property
     def labels(self) -> set[str]:

@@ -15,6 +15,7 @@ class SourceSummary:
     images: int
     boxes: int
     labels: dict[str, int]
+    drives: dict[str, list[str]] = field(default_factory=dict)  # drive id -> its dates, for sources that know
 
 
 @dataclass
@@ -29,6 +30,12 @@ def merge_sources(specs: list[str]) -> Merged:
     for spec in specs:
         images = read_source(spec)
         labels = Counter(b.label for im in images for b in im.boxes)
-        merged.sources.append(SourceSummary(spec, len(images), sum(labels.values()), dict(labels)))
+        drives: dict[str, set[str]] = {}
+        for im in images:
+            if im.drive:
+                drives.setdefault(im.drive[0], set()).add(im.drive[1])
+        summary = SourceSummary(spec, len(images), sum(labels.values()), dict(labels))
+        summary.drives = {d: sorted(dates) for d, dates in sorted(drives.items())}
+        merged.sources.append(summary)
         merged.images.extend(images)
     return merged

@@ -18,9 +18,11 @@ IMAGES_KEY = "\0images"  # pseudo-class: keeps the image count (incl. background
 def grouped_stratified_split(
     images: list[LabelledImage], groups: list[int], val_fraction: float = 0.2, seed: int = 0
 ) -> list[str]:
-    """Return "train" or "val" per image."""
+    """Return "train" or "val" per image; `val_fraction` 1 puts all in val (a held-out test source)."""
+    if val_fraction == 1.0:
+        return ["val"] * len(images)
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError("val_fraction must be between 0 and 1")
+        raise ValueError("val_fraction must be between 0 and 1 (or 1: everything in val)")
     members: dict[int, list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault(g, []).append(i)

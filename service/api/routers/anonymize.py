@@ -10,7 +10,7 @@ from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import ReadyState
 from service.api.upload import image_upload_body, read_image_upload
 from service.auth import Role
-from service.imaging import decode_image
+from service.imaging import decode_image, header_pixels
 from service.privacy import Anonymised
 from service.privacy.jpeg import clean_jpeg
 from service.schemas import AnonymisedRegion, AnonymiseReport, BBox
@@ -56,7 +56,7 @@ async def anonymize(
             result = anonymiser.anonymise(decode_image(upload.data, limits).pixels)
             return result, None if report else clean_jpeg(result.pixels)
 
-        result, jpeg = await state.run_inference(work)
+        result, jpeg = await state.run_inference(work, header_pixels(upload.data))
     if jpeg is not None:
         return Response(jpeg, media_type="image/jpeg")
     h, w = result.pixels.shape[:2]

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import DbSession
-from service.api.errors import ApiError
 from service.storage import audit
+from service.times import Instant, InstantUntil
 
 router = APIRouter(prefix="/v1", tags=["audit"], dependencies=[allow()], responses=AUTH_RESPONSES)
 
@@ -23,7 +23,7 @@ class AuditEntry(BaseModel):
     at: datetime
     actor: str = Field(description="Name of the API key")
     key_id: str
-    action: str = Field(description="read, create, update, delete")
+    action: str = Field(description="read, create, update, delete, export; reviews: confirm, reject, correct, add")
     target: str = Field(description="<kind>:<id>, e.g. frame:12")
 
 
@@ -40,13 +40,11 @@ def audit_log(
     target: Annotated[
         str | None, Query(pattern=_NAME, description="Exact target, or a kind ending in ':' (e.g. frame:)")
     ] = None,
-    since: Annotated[datetime | None, Query(description="RFC 3339, with offset")] = None,
-    until: Annotated[datetime | None, Query(description="RFC 3339, with offset")] = None,
+    since: Annotated[Instant | None, Query(description="RFC 3339 (UTC without an offset) or a date")] = None,
+    until: Annotated[InstantUntil | None, Query(description="RFC 3339 or a date (its end)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> AuditPage:
-    if any(t is not None and t.tzinfo is None for t in (since, until)):
-        raise ApiError(422, "invalid_request", "since/until need a UTC offset (e.g. 2026-05-01T10:00:00Z)")
     query = audit.AuditQuery(actor, action, target, since, until, limit, offset)
     matched, events = audit.find(session, query)
     return AuditPage(matched=matched, events=[AuditEntry.model_validate(e, from_attributes=True) for e in events])

@@ -14,7 +14,8 @@ from service.api.errors import ApiError, invalid_form
 from service.api.selection import select_detectors
 from service.api.upload import image_upload_body, read_image_upload
 from service.auth import Principal, Role
-from service.gis.ingest import UNASSIGNED_DRIVE, FrameContext, IngestResult
+from service.gis.ingest import UNASSIGNED_DRIVE, ForeignDuplicate, FrameContext, IngestResult
+from service.imaging import header_pixels
 from service.pipeline import ParamOverrides, detect_bytes, to_response
 from service.schemas import DetectResponse, FrameFields, Location, StoredDetection, StoredFrame
 
@@ -25,6 +26,7 @@ _ERRORS = {
     **AUTH_RESPONSES,
     400: {"description": "Empty, corrupt or malformed upload"},
     404: {"description": "Unknown detector"},
+    409: {"description": "With store=true: another key already stored the same image in this drive"},
     413: {"description": "Upload or image dimensions over the limit"},
     415: {"description": "Not an image format the service decodes"},
     422: {"description": "Invalid query parameters or missing `file` field"},
@@ -68,20 +70,21 @@ async def detect(
 
     With `store=true` the frame is kept for the GIS: its position and time come from the
     `lat`, `lon`, `heading`, `captured_at` fields (query or form) or else from EXIF; uploading
-    the same image to the same `drive_id` again changes nothing (`stored.duplicate`); storing
-    needs the inspector (or admin) role.
+    the same image to the same `drive_id` again changes nothing (`stored.duplicate`; 409 when another
+    key stored it, without showing that frame); storing needs the inspector (or admin) role.
     """
     start = time.perf_counter()
     if store:
         check_role(principal, _STORING_ROLES)
         state.privacy.for_storage()  # 503 anonymiser_unavailable before the upload is even read
-    chosen = select_detectors(state.registry, detectors)
+    chosen = select_detectors(state.registry, detectors, principal)
     overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det, tiling=tiling)
     limits = state.settings.image_limits()
     with state.uploads.slot():  # 503 `busy` at once when too many uploads wait: memory stays bounded
         upload = await read_image_upload(request, state.settings.max_upload_bytes)
         context = frame_context(fields, upload.fields, principal) if store else None
-        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits, store))
+        pixels = header_pixels(upload.data)
+        run = await state.run_inference(lambda: detect_bytes(upload.data, chosen, overrides, limits, store), pixels)
         state.metrics.images.inc()
         for r in run.runs:
             state.metrics.inference_seconds.labels(r.detector.name).observe(r.elapsed_ms / 1000)
@@ -92,7 +95,10 @@ async def detect(
             raise ApiError(503, "no_detectors", "no detector is available; see GET /v1/models")
         response = to_response(run, (time.perf_counter() - start) * 1000)
         if context is not None:
-            stored = await state.run_inference(lambda: state.ingestor.ingest(run, context))
+            try:
+                stored = await state.run_inference(lambda: state.ingestor.ingest(run, context), pixels)
+            except ForeignDuplicate as exc:
+                raise ApiError(409, "duplicate_frame", str(exc)) from exc
             response.stored = stored_frame(stored)
     return response
 

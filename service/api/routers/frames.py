@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -15,6 +16,7 @@ from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import DbSession, ReadyState, State
 from service.api.errors import ApiError, invalid_form
 from service.api.selection import select_detectors
+from service.api.state import ServiceState
 from service.api.upload import read_multipart
 from service.auth import Principal, Role
 from service.gis.batch import BatchLimits, InvalidBatch, collect_frames
@@ -24,7 +26,7 @@ from service.schemas import DRIVE_ID_PATTERN, BatchAccepted, BatchFields, JobSta
 from service.storage import audit
 from service.storage.frames import FrameRepository
 from service.storage.jobs import JobRepository
-from service.storage.models import MAX_ROW_ID
+from service.storage.models import MAX_ROW_ID, Frame
 
 router = APIRouter(prefix="/v1", tags=["frames"], dependencies=[allow(Role.INSPECTOR)], responses=AUTH_RESPONSES)
 
@@ -54,10 +56,14 @@ _BATCH_BODY = {
     response_model=BatchAccepted,
     openapi_extra=_BATCH_BODY,
     responses={
+        400: {"description": "A malformed form, no frames, too many, or an archive whose directory is unreadable"},
+        404: {"description": "Unknown detector"},
+        413: {"description": "The upload is over the batch limit"},
         503: {
-            "description": "Models still loading, too many batch jobs pending (`Retry-After`), "
-            "or no anonymisation model (`anonymiser_unavailable`)"
-        }
+            "description": "Models still loading, too many batch jobs pending (`Retry-After`, before the body is "
+            "read), no anonymisation model (`anonymiser_unavailable`) or the database is unavailable"
+        },
+        507: {"description": "The service's storage is full"},
     },
 )
 async def upload_batch(
@@ -76,24 +82,28 @@ async def upload_batch(
     """
     settings = state.settings
     state.privacy.for_storage()  # 503 anonymiser_unavailable: no frame of the batch could be stored
-    chosen = select_detectors(state.registry, detectors)
-    form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
+    chosen = select_detectors(state.registry, detectors, principal)
+    jobs = state.batches.jobs
+    jobs.acquire()  # 503 `busy` before the body is read: a bounded number of uploads is held in memory
     try:
-        drive_id = BatchFields.model_validate(form.fields).drive_id
-    except ValidationError as exc:
-        raise invalid_form(exc) from exc
-    limits = BatchLimits(settings.max_batch_frames, settings.max_upload_bytes, settings.max_batch_bytes)
-    try:
-        frames = collect_frames(
-            form.files.get("files", []) + form.files.get("file", []),
-            [data for _, data in form.files.get("archive", [])],
-            limits,
-        )
-    except InvalidBatch as exc:
-        raise ApiError(400, "invalid_batch", str(exc)) from exc
-    overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
-    context = FrameContext(drive_id, uploaded_by=principal)
-    job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
+        form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
+        try:
+            drive_id = BatchFields.model_validate(form.fields).drive_id
+        except ValidationError as exc:
+            raise invalid_form(exc) from exc
+        limits = BatchLimits(settings.max_batch_frames, settings.max_upload_bytes)
+        loose = form.files.get("files", []) + form.files.get("file", [])
+        archives = [data for _, data in form.files.get("archive", [])]
+        try:
+            frames = await run_in_threadpool(collect_frames, loose, archives, limits)
+        except InvalidBatch as exc:
+            raise ApiError(400, "invalid_batch", str(exc)) from exc
+        overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
+        context = FrameContext(drive_id, uploaded_by=principal)
+        job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
+    except BaseException:
+        jobs.release()
+        raise
     status_url = f"{str(request.base_url).rstrip('/')}/v1/jobs/{job_id}"
     return BatchAccepted(job_id=job_id, status_url=status_url, frames=len(frames))
 
@@ -115,10 +125,17 @@ def job_status(job_id: str, session: DbSession, principal: CurrentPrincipal) -> 
 def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> FileResponse:
     """The stored photo of a frame: re-encoded, without the upload's metadata. Inspectors see the
     frames they stored. Every read is in the audit log (written before the photo is sent)."""
+    return send_frame_image(state, principal, frame_id, lambda frame: _may_read(principal, frame.uploaded_by))
+
+
+def send_frame_image(
+    state: ServiceState, principal: Principal, frame_id: int, may_read: Callable[[Frame], bool]
+) -> FileResponse:
+    """A stored frame photo, audited; 404 alike for absent, deleted and forbidden ones."""
     with state.database.transaction() as session:
         frame = FrameRepository(session).get(frame_id)
         path = state.ingestor.images.path(frame.image_path) if frame and frame.image_path else None
-        if frame is None or path is None or not path.is_file() or not _may_read(principal, frame.uploaded_by):
+        if frame is None or path is None or not path.is_file() or not may_read(frame):
             raise ApiError(404, "not_found", f"no stored image for frame {frame_id}")
         audit.record(session, principal, audit.READ, f"frame:{frame_id}")
     return FileResponse(path, media_type="image/jpeg")

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import __version__
-from service.api.auth import AUTH_RESPONSES, Credentials, allow, check_role, identify
+from service.api.auth import AUTH_RESPONSES, Credentials, CurrentPrincipal, allow, check_role, identify
 from service.api.deps import State
 from service.auth import ROLES, Role
 from service.faults import classify
@@ -59,14 +59,17 @@ def metrics(state: State) -> Response:
 
 
 @router.get("/info", dependencies=[allow(*ROLES)], responses=AUTH_RESPONSES)
-def info(state: State) -> dict:
-    return {
+def info(state: State, principal: CurrentPrincipal) -> dict:
+    """Versions and detectors; the weights folders (server paths) for admins only."""
+    about = {
         "name": "stadtblick",
         "version": __version__,
         "onnxruntime": ort.__version__,
         "providers": ort.get_available_providers(),
         "inference_workers": state.settings.workers,
-        "weights_dirs": [str(p) for p in state.settings.weights_dirs],
         "detectors": sorted(state.registry.entries),
         "default_detectors": state.registry.default_names(),
     }
+    if principal.role is Role.ADMIN:
+        about["weights_dirs"] = [str(p) for p in state.settings.weights_dirs]
+    return about

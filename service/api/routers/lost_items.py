@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,6 +17,7 @@ from service.api.deps import ReadyState, State
 from service.api.errors import ApiError, invalid_form
 from service.api.upload import read_body, read_image_upload
 from service.auth import Role
+from service.imaging import header_pixels
 from service.lost_property.desk import InvalidItem, ItemFields, Recognition
 from service.lost_property.schemas import (
     KEY_PATTERN,
@@ -34,6 +34,8 @@ from service.lost_property.schemas import (
 from service.lost_property.search_terms import vocabulary
 from service.storage.lost_items import LostItemQuery
 from service.storage.models import MAX_ROW_ID
+from service.text import PlainText
+from service.times import Instant, InstantUntil
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -82,7 +84,7 @@ async def _recognise(
         if not upload.data and not photo_required:
             return parsed, None
         limits = state.settings.image_limits()
-        rec = await state.run_inference(lambda: state.desk.recognise(upload.data, limits))
+        rec = await state.run_inference(lambda: state.desk.recognise(upload.data, limits), header_pixels(upload.data))
     return parsed, rec
 
 
@@ -117,7 +119,8 @@ async def register_item(request: Request, state: ReadyState, principal: CurrentP
         colours=[c.strip() for c in fields.colors.split(",") if c.strip()] if fields.colors else None,
     )
     with _invalid_as_422():
-        return await state.run_inference(lambda: state.desk.register(rec, item, anonymiser, principal))
+        pixels = rec.image.width * rec.image.height
+        return await state.run_inference(lambda: state.desk.register(rec, item, anonymiser, principal), pixels)
 
 
 @router.get("", response_model=LostItemPage)
@@ -127,9 +130,9 @@ def list_items(
     category: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
     color: Annotated[str | None, Query(pattern=KEY_PATTERN, description="palette key, e.g. schwarz")] = None,
     status: Status | None = None,
-    q: Annotated[str | None, Query(max_length=500, description="free text, German or English")] = None,
-    found_from: datetime | None = None,
-    found_to: datetime | None = None,
+    q: Annotated[PlainText | None, Query(max_length=500, description="free text, German or English")] = None,
+    found_from: Annotated[Instant | None, Query(description="RFC 3339 (UTC without an offset) or a date")] = None,
+    found_to: Annotated[InstantUntil | None, Query(description="RFC 3339 or a date (its end)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> LostItemPage:

@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from service.api.auth import AUTH_RESPONSES, allow
+from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import State
+from service.api.selection import load_error
 from service.auth import ROLES
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[allow(*ROLES)], responses=AUTH_RESPONSES)
@@ -22,7 +23,8 @@ class ModelStatus(BaseModel):
 
 
 @router.get("/models", response_model=list[ModelStatus])
-def list_models(state: State) -> list[ModelStatus]:
+def list_models(state: State, principal: CurrentPrincipal) -> list[ModelStatus]:
+    """Every detector's card and status; why a model failed to load is shown to admins only."""
     out = []
     for name, entry in state.registry.entries.items():
         if entry.ready:
@@ -32,5 +34,5 @@ def list_models(state: State) -> list[ModelStatus]:
         else:
             status = "loading"
         card = entry.card.model_dump(mode="json") if entry.card else None
-        out.append(ModelStatus(name=name, status=status, error=entry.error, card=card))
+        out.append(ModelStatus(name=name, status=status, error=load_error(entry.error, principal), card=card))
     return out

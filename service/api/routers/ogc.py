@@ -9,17 +9,16 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 
 from service.api.auth import AUTH_RESPONSES, allow
 from service.api.deps import DbSession
 from service.api.errors import ApiError
 from service.api.feature_filters import OgcQuery
+from service.api.swagger_ui import swagger_ui_page
 from service.auth import Role
 from service.gis import ogc
 from service.gis.collections import COLLECTIONS, Collection
-from service.web import SWAGGER_UI_URL
 
 Format = Annotated[str | None, Query(alias="f", description="json (/ogc/api also html)")]
 
@@ -87,14 +86,8 @@ def conformance() -> dict[str, Any]:
 @get("/api", "OpenAPI 3.0 definition of this API (f=html: Swagger UI, served locally)")
 def api_definition(request: Request) -> Response:
     if request.query_params.get("f") == "html":
-        return get_swagger_ui_html(
-            openapi_url="api?f=json",  # relative: the page's own origin and path, whatever the Host header says
-            title="stadtblick OGC API – Features",
-            swagger_js_url=f"{SWAGGER_UI_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER_UI_URL}/favicon-32x32.png",
-            swagger_ui_parameters={"validatorUrl": None},  # else a public host's page asks validator.swagger.io
-        )
+        # relative: the page's own origin and path, whatever the Host header says
+        return swagger_ui_page("api?f=json", "stadtblick OGC API – Features")
     return JSONResponse(ogc.openapi(api_root(request)), media_type=ogc.OPENAPI_JSON)
 
 

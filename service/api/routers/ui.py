@@ -1,5 +1,5 @@
-"""The browser pages: the map (damage records and road condition grades on a vendored Leaflet map)
-and the lost-property desk. Plain HTML/JS/CSS from service/web, no CDN."""
+"""The browser pages: the map (damage records and road condition grades on a vendored Leaflet map),
+the lost-property desk and the review of detections. Plain HTML/JS/CSS from service/web, no CDN."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def map_page(state: State) -> HTMLResponse:
     # `<` escaped so no value can close the <script> element the JSON sits in.
     payload = json.dumps(config).replace("<", "\\u003c")
     return HTMLResponse(_template("map.html").replace("__CONFIG__", payload))
+
+
+@router.get("/review", response_class=HTMLResponse, summary="Review of detections: confirm, correct, reject, add")
+def review_page() -> HTMLResponse:
+    return HTMLResponse(_template("review.html"))
 
 
 @router.get("/desk", response_class=HTMLResponse, summary="Lost-property desk: register found items, search")

@@ -13,3 +13,11 @@ function apiKey() {
 
 const KEY = apiKey();
 const AUTH = KEY ? { Authorization: `Bearer ${KEY}` } : {};
+
+// A JSON API call with the key; throws the service's error message on a 4xx/5xx.
+async function call(url, options = {}) {
+  const response = await fetch(url, { ...options, headers: { ...AUTH, ...(options.headers || {}) } });
+  const body = response.status === 204 ? null : await response.json();
+  if (!response.ok) throw new Error(body?.error?.message || `HTTP ${response.status}`);
+  return body;
+}

@@ -1,7 +1,7 @@
 // The lost-property desk: photograph a found item, check what was recognised, save; search the register.
 // The API key comes as /ui/desk#key=... like the map's (kept for this tab only, never sent to a server in a URL).
 "use strict";
-// apiKey(), KEY and AUTH come from api_key.js, loaded before this file.
+// apiKey(), KEY, AUTH and call() come from api_key.js, loaded before this file.
 
 const $ = (id) => document.getElementById(id);
 const CATEGORIES = [
@@ -12,13 +12,6 @@ const CATEGORIES = [
 ];
 
 function status(text) { $("status").textContent = text; }
-
-async function call(url, options = {}) {
-  const response = await fetch(url, { ...options, headers: { ...AUTH, ...(options.headers || {}) } });
-  const body = response.status === 204 ? null : await response.json();
-  if (!response.ok) throw new Error(body?.error?.message || `HTTP ${response.status}`);
-  return body;
-}
 
 function photoForm(extra) {
   const form = new FormData();

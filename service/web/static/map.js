@@ -5,6 +5,7 @@
 
 const GRADE_COLORS = { 1: "#1a9850", 2: "#91cf60", 3: "#fee08b", 4: "#fc8d59", 5: "#d73027" };
 const GRADE_NAMES = { 1: "sehr gut", 2: "gut", 3: "befriedigend", 4: "ausreichend", 5: "dringend" };
+const REVIEW_DE = { confirmed: "bestätigt", corrected: "korrigiert", added: "ergänzt" };
 const LAYERS = [
   { id: "road_condition", title: "Straßenzustand" },
   { id: "road_damage", title: "Straßenschäden", color: "#b2182b" },
@@ -83,6 +84,7 @@ function damageLayer(features, color) {
         ["Art", p.class],
         ["Sichtungen", p.count],
         ["Konfidenz", p.max_confidence],
+        ["Prüfung", p.human_confirmed ? `von Menschen ${REVIEW_DE[p.review_status]}` : "ungeprüft (nur Modell)"],
         ["Zuerst", p.first_seen],
         ["Zuletzt", p.last_seen],
         ["Fahrt", p.drive_id],

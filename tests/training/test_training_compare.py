@@ -1,0 +1,85 @@
+"""`stadtblick train compare` on a listed evaluation set, with the shipped graffiti detector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from service.registry.card import read_card
+from training.cli import main
+from training.evaluate import open_detector
+from training.synth_tags import Wall, add_tags, synthetic_wall
+
+GRAFFITI = Path(__file__).resolve().parents[2] / "weights" / "graffiti"
+GROUPS = ["tags", "tags", "tags", "clean_facade", "clean_facade", "poster", "sibling"]
+
+
+@pytest.fixture()
+def listed(tmp_path: Path) -> tuple[Path, Path, dict[str, tuple[str, list]]]:
+    """A shared folder with painted and plain walls, and a listed set naming them by group."""
+    photos = tmp_path / "shared" / "datasets" / "walls" / "images"
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "walls_eval"
+    (folder / "labels" / "train").mkdir(parents=True)
+    made: dict[str, tuple[str, list]] = {}
+    lines = ["# test set"]
+    for i, group in enumerate(GROUPS):
+        wall = Wall(synthetic_wall(rng, "brick" if i % 2 else "plaster", 640, 480))
+        boxes = add_tags(rng, wall) if group == "tags" else []
+        name = f"wall{i}.jpg"
+        (photos / "train").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(photos / "train" / name), cv2.cvtColor(wall.image, cv2.COLOR_RGB2BGR))
+        rows = [f"0 {(a + c) / 1280} {(b + d) / 960} {(c - a) / 640} {(d - b) / 480}" for a, b, c, d in boxes]
+        if rows:
+            (folder / "labels" / "train" / f"wall{i}.txt").write_text("\n".join(rows) + "\n")
+        lines.append(f"train/{name} {group}")
+        made[name] = (group, boxes)
+    (folder / "images.txt").write_text("\n".join(lines) + "\n")
+    (folder / "dataset.yaml").write_text(
+        "photos: datasets/walls/images\nnames: {0: graffiti}\nnot_scored: [sibling]\n"
+        "pooled:\n  plain walls and posters: [clean_facade, poster]\n"
+    )
+    return folder, tmp_path / "shared", made
+
+
+def test_compare_counts_false_alarms_per_group_as_the_service_sees_them(listed, tmp_path: Path) -> None:
+    folder, shared, made = listed
+    out = tmp_path / "report.md"
+    argv = ["compare", str(GRAFFITI), "--data", str(folder), "--shared", str(shared), "--work", str(tmp_path / "work")]
+    assert main([*argv, "--out", str(out)]) == 0
+
+    data = tmp_path / "work" / "walls_eval"
+    assert sorted(p.name for p in (data / "images" / "val").iterdir()) == [f"wall{i}.jpg" for i in range(6)]
+    detector, conf = open_detector(GRAFFITI), read_card(GRAFFITI).thresholds.conf
+    hits: dict[str, list[bool]] = {}
+    for name, (group, _) in made.items():
+        if group in ("tags", "sibling"):
+            continue
+        image = cv2.cvtColor(cv2.imread(str(data / "images" / "val" / name)), cv2.COLOR_BGR2RGB)
+        hits.setdefault(group, []).append(bool((detector.detect(image).confidence >= conf).any()))
+    report = out.read_text()
+    boxes = sum(len(b) for g, b in made.values() if g == "tags")
+    assert f"| walls_eval | AP50 (6 images, {boxes} boxes) |" in report
+    for group, found in hits.items():
+        assert f"| false alarms: {group} ({len(found)}) | {sum(found)} ({sum(found) / len(found):.0%}) |" in report
+    pooled = hits["clean_facade"] + hits["poster"]
+    assert f"| false alarms: plain walls and posters (3) | {sum(pooled)} ({sum(pooled) / 3:.0%}) |" in report
+
+
+def test_compare_refuses_a_listed_set_whose_photos_are_missing(listed, tmp_path: Path, capsys) -> None:
+    folder, shared, _ = listed
+    (shared / "datasets" / "walls" / "images" / "train" / "wall0.jpg").unlink()
+    argv = ["compare", str(GRAFFITI), "--data", str(folder), "--shared", str(shared), "--work", str(tmp_path / "w")]
+    assert main(argv) == 2
+    assert "train/wall0.jpg" in capsys.readouterr().out
+
+
+def test_compare_refuses_a_malformed_image_list(listed, tmp_path: Path, capsys) -> None:
+    folder, shared, _ = listed
+    (folder / "images.txt").write_text("train/wall0.jpg\n")
+    argv = ["compare", str(GRAFFITI), "--data", str(folder), "--shared", str(shared), "--work", str(tmp_path / "w")]
+    assert main(argv) == 2
+    assert "expected '<image path> <group>'" in capsys.readouterr().out

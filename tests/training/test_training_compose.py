@@ -1,0 +1,202 @@
+"""Composing the untouched COCO model with a specialised one, and comparing a candidate with the
+COCO base: the base's classes come out of the composed graph as the base detects them, and
+`publish` refuses a candidate below the base on its COCO classes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from helpers import need, write_detector
+
+from service.inference import DetectParams, OnnxDetector
+from service.registry.card import read_card
+
+SHARED = Path(os.environ.get("STADTBLICK_SHARED", "../shared"))
+YOLOV5_PT = SHARED / "weights" / "yolov5n.pt"
+BUS = SHARED / "samples" / "bus.jpg"
+ZIDANE = SHARED / "samples" / "zidane.jpg"
+has_base = pytest.mark.skipif(not YOLOV5_PT.is_file(), reason=f"{YOLOV5_PT} not present (set STADTBLICK_SHARED)")
+
+
+def constant_yolov5(rows: np.ndarray, size: int):
+    """A YOLOv5-layout model `(1, N, 5 + nc)` that always outputs `rows` (it still reads its input)."""
+    onnx = need("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    consts = [
+        numpy_helper.from_array(rows[None].astype(np.float32), "rows"),
+        numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["rows", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "constant",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, *rows.shape])],
+        consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_each_branch_answers_only_for_its_classes(tmp_path: Path) -> None:
+    need("onnx")
+    import onnxruntime as ort
+
+    from training.compose import Branch, compose
+
+    # branch a: 3 classes, answers target 0 with its column 2 and target 1 with its column 0
+    a = np.array([[100, 50, 20, 10, 0.9, 0.8, 0.7, 0.6]], np.float32)
+    # branch b: 2 classes at half the input size, answers target 2 with its column 1 when it
+    # scores (objectness x class) at least 0.05
+    b = np.array([[40, 30, 10, 8, 0.5, 0.4, 0.3], [10, 10, 4, 4, 0.2, 0.9, 0.1]], np.float32)
+    model = compose(
+        [
+            Branch("a", constant_yolov5(a, 64), {0: 2, 1: 0}),
+            Branch("b", constant_yolov5(b, 32), {2: 1}, min_score=0.05),
+        ],
+        3,
+        64,
+    )
+    path = tmp_path / "composed.onnx"
+    path.write_bytes(model.SerializeToString())
+    (out,) = ort.InferenceSession(str(path)).run(None, {"images": np.zeros((1, 3, 64, 64), np.float32)})
+    expected = np.array(
+        [
+            [100, 50, 20, 10, 0.9, 0.6, 0.8, 0.0],  # a's column 2 -> target 0, column 0 -> target 1, no target 2
+            [80, 60, 20, 16, 0.5, 0.0, 0.0, 0.3],  # b: boxes x2 (32 -> 64 px), only its column 1 -> target 2
+            [20, 20, 8, 8, 0.2, 0.0, 0.0, 0.0],  # 0.2 x 0.1 < 0.05
+        ],
+        np.float32,
+    )
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+
+
+def _rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def _composed_folder(root: Path, names: list[str], answers: set[str] | None = None, flip: bool = False) -> Path:
+    """`root/finder/`: the COCO base composed onto `names`, answering for `answers` (default: all it knows)."""
+    from training.compose import Branch, coco_branch, compose
+
+    branch = coco_branch(names, 640, SHARED, flip)
+    if answers is not None:
+        branch = Branch(branch.name, branch.model, {t: c for t, c in branch.classes.items() if names[t] in answers})
+    root.mkdir(parents=True, exist_ok=True)
+    model = root / "composed.onnx"
+    model.write_bytes(compose([branch], len(names), 640).SerializeToString())
+    return write_detector(root, model, "finder", names, (640, 640), output_layout="yolov5")
+
+
+def _detector(folder: Path) -> OnnxDetector:
+    return OnnxDetector(folder / "model.onnx", read_card(folder))
+
+
+PARAMS = DetectParams(conf=0.25, iou=0.45, max_det=300)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@has_base
+def test_base_classes_come_out_as_the_imported_base_detects_them(tmp_path: Path) -> None:
+    need("yolov5")
+    from training.yolov5_import import import_yolov5
+
+    base = _detector(import_yolov5(YOLOV5_PT, "coco", tmp_path / "weights"))
+    candidate = _detector(_composed_folder(tmp_path, ["wallet", "person", "bus"]))
+    for photo in (BUS, ZIDANE):
+        want, got = base.detect(_rgb(photo), PARAMS), candidate.detect(_rgb(photo), PARAMS)
+        keep = np.isin(want.class_id, [0, 5])  # COCO person, bus
+        assert len(got) == int(keep.sum()) > 0
+        np.testing.assert_allclose(got.xyxy, want.xyxy[keep], atol=1e-3)
+        np.testing.assert_allclose(got.confidence, want.confidence[keep], atol=1e-5)
+        assert list(got.class_id) == [{0: 1, 5: 2}[int(c)] for c in want.class_id[keep]]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@has_base
+def test_a_mirrored_branch_reports_boxes_in_the_unmirrored_image(tmp_path: Path) -> None:
+    need("yolov5")
+    names = ["person", "bus"]
+    plain = _detector(_composed_folder(tmp_path / "plain", names))
+    mirrored = _detector(_composed_folder(tmp_path / "mirrored", names, flip=True))
+    image = _rgb(BUS)
+    want = plain.detect(np.ascontiguousarray(image[:, ::-1]), PARAMS)
+    got = mirrored.detect(image, PARAMS)
+    width = image.shape[1]
+    assert len(got) == len(want) > 0
+    np.testing.assert_allclose(got.xyxy[:, [2, 1, 0, 3]] * [-1, 1, -1, 1] + [width, 0, width, 0], want.xyxy, atol=0.5)
+    assert list(got.class_id) == list(want.class_id)
+
+
+@pytest.fixture
+def coco_sourced_data(tmp_path: Path) -> Path:
+    """Two labelled photos (train: zidane, val: bus) of classes person and bus, both listed as
+    COCO-sourced in manifest.csv; boxes around the people and the bus."""
+    root = tmp_path / "data"
+    labels = {
+        ("train", ZIDANE): ["0 0.74 0.53 0.32 0.94", "0 0.43 0.64 0.45 0.72"],
+        ("val", BUS): [
+            "1 0.52 0.47 0.95 0.51",
+            "0 0.16 0.61 0.19 0.47",
+            "0 0.35 0.59 0.16 0.43",
+            "0 0.91 0.59 0.17 0.47",
+        ],
+    }
+    rows = ["file_stem,split,source_repo"]
+    for (split, photo), lines in labels.items():
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        (root / "images" / split / photo.name).write_bytes(photo.read_bytes())
+        (root / "labels" / split / f"{photo.stem}.txt").write_text("\n".join(lines) + "\n")
+        rows.append(f"{photo.stem},{split},lightly-ai/coco128_yolo")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    (root / "data.yaml").write_text("train: images/train\nval: images/val\nnames: {0: person, 1: bus}\n")
+    return root / "data.yaml"
+
+
+def test_evaluation_sets_are_the_split_unseen_coco_images_and_sources(coco_sourced_data: Path) -> None:
+    from training.baseline import UNSEEN_COCO, evaluation_sets
+
+    sets = evaluation_sets(coco_sourced_data)
+    assert {k: [p.name for p in v] for k, v in sets.items()} == {
+        "val": ["bus.jpg"],
+        UNSEEN_COCO: ["bus.jpg"],
+        "val from lightly-ai/coco128_yolo": ["bus.jpg"],
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@has_base
+def test_publish_refuses_a_candidate_below_the_coco_base(coco_sourced_data: Path, tmp_path: Path) -> None:
+    need("yolov5")
+    from training.cli import main
+
+    worse = _composed_folder(tmp_path / "worse", ["person", "bus"], answers={"bus"})  # forgot person
+    same = _composed_folder(tmp_path / "same", ["person", "bus"])
+    common = ["--data", str(coco_sourced_data), "--shared", str(SHARED), "--weights-dir", str(tmp_path / "weights")]
+    assert main(["publish", str(worse), *common]) == 3
+    assert not (tmp_path / "weights" / "finder").exists()
+    assert main(["publish", str(same), *common]) == 0
+
+    argv = ["evaluate", str(same), "--data", str(coco_sourced_data), "--baseline", "coco", "--shared", str(SHARED)]
+    assert main(argv) == 0
+    recorded = read_card(same).metrics["baseline"]
+    unseen = next(s for s in recorded["sets"] if s["name"].startswith("COCO-sourced"))
+    assert unseen["candidate_coco_map50"] == pytest.approx(unseen["base_coco_map50"])
+    assert unseen["base_coco_map50"] > 0.5
+    assert "COCO-class mean" in (same / "eval" / "baseline.md").read_text()
+    assert "Against the untouched COCO model" in (same / "MODEL_CARD.md").read_text()

@@ -1,0 +1,84 @@
+"""The synthetic-tag graffiti builder: exact tag boxes, held-out photos never trained on, real splits kept."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.datasets.layout import label_path_for, load_yolo_dataset, read_yolo_label
+from training.synth_tags import Wall, add_printed, add_tags, main, read_holdout, synthetic_wall
+
+
+def _photo_set(root: Path, split: str, names: list[str], labelled: set[str]) -> None:
+    rng = np.random.default_rng(len(names))
+    for name in names:
+        image = root / "images" / split / f"{name}.jpg"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(image), cv2.GaussianBlur(rng.integers(60, 200, (300, 400, 3), dtype=np.uint8), (0, 0), 3))
+        label = label_path_for(image)
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text("0 0.5 0.5 0.4 0.4\n" if name in labelled else "")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_visible_stroke_is_inside_a_box_and_every_box_has_paint(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    wall = Wall(synthetic_wall(rng, "plaster" if seed % 2 else "brick", 640, 480))
+    before = wall.image.copy()
+    boxes = add_tags(rng, wall)
+    assert boxes, "no tag fitted on an empty wall"
+    changed = np.abs(wall.image.astype(int) - before.astype(int)).max(2) > 60
+    inside = np.zeros(changed.shape, bool)
+    for x1, y1, x2, y2 in boxes:
+        assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480
+        inside[max(0, y1 - 2) : y2 + 2, max(0, x1 - 2) : x2 + 2] = True
+        assert changed[y1:y2, x1:x2].any(), f"box {(x1, y1, x2, y2)} has no visible paint"
+    assert not (changed & ~inside).any(), "paint outside every box"
+
+
+def test_printed_signs_change_the_wall_but_are_not_tags() -> None:
+    rng = np.random.default_rng(7)
+    wall = Wall(synthetic_wall(rng, "plaster", 640, 480))
+    before = wall.image.copy()
+    add_printed(rng, wall, [])
+    assert (wall.image != before).any()
+
+
+def test_builder_keeps_real_splits_and_never_trains_on_held_out_photos(tmp_path: Path) -> None:
+    src = tmp_path / "graffiti"
+    _photo_set(src, "train", ["t1", "t2", "neg1", "neg2", "held", "heldneg"], {"t1", "t2", "held"})
+    _photo_set(src, "val", ["v1", "v2"], {"v1"})
+    other = tmp_path / "road_damage"
+    _photo_set(other, "train", ["street1", "street2"], set())
+    holdout = tmp_path / "images.txt"
+    holdout.write_text("# walls\ntrain/held.jpg tags\ntrain/heldneg.jpg clean_facade\n")
+    out = tmp_path / "built"
+    argv = ["--src", str(src), "--out", str(out), "--holdout", str(holdout), "--positives", "6", "--negatives", "3"]
+    assert main([*argv, "--workers", "2"]) == 0
+
+    ds = load_yolo_dataset(out / "data.yaml")
+    train = {p.stem for p in ds.splits["train"]}
+    assert {"t1", "t2", "neg1", "neg2"} <= train and not {"held", "heldneg"} & train
+    assert {p.stem for p in ds.splits["val"]} == {"v1", "v2"}
+    assert len(read_yolo_label(out / "images" / "val" / "v1.jpg")[0]) == 1
+    synthetic = [p for p in ds.splits["train"] if p.stem.startswith("synth_")]
+    assert len(synthetic) == 9
+    with (out / "synthetic.csv").open() as f:
+        backgrounds = {Path(row["background"]).stem for row in csv.DictReader(f)}
+    assert not {"held", "heldneg", "t1", "t2", "v1", "v2"} & backgrounds  # only photos without graffiti
+    assert {"street1", "street2"} & backgrounds
+    for path in synthetic:
+        cls, rows = read_yolo_label(path)
+        assert (cls == 0).all() and ((rows >= 0) & (rows <= 1)).all()
+        assert len(cls) == 0 if "_neg_" in path.stem else True
+    assert sum(len(read_yolo_label(p)[0]) for p in synthetic if "_pos_" in p.stem) >= 6
+
+
+def test_the_shipped_walls_list_is_what_the_builder_holds_out() -> None:
+    listed = Path(__file__).resolve().parents[2] / "datasets" / "graffiti_walls" / "images.txt"
+    lines = [line.split() for line in listed.read_text().splitlines() if line and not line.startswith("#")]
+    assert read_holdout(listed) == {Path(path).stem for path, _ in lines}
