@@ -270,32 +270,43 @@ def measure_robustness(
     unknown = set(corruptions) - {CLEAN, *CORRUPTIONS}
     if unknown:
         raise ValueError(f"unknown corruptions {sorted(unknown)}; known: {', '.join([CLEAN, *CORRUPTIONS])}")
-    results = []
-    for label, anonymiser in variants:
-        finder = Anonymiser(anonymiser.sources, replace(anonymiser.config, conf=min(confs)))
-        sources = [s.name for s in anonymiser.sources]
-        per_conf = [
+    finders = [(label, Anonymiser(a.sources, replace(a.config, conf=min(confs)))) for label, a in variants]
+    results = {
+        label: [
             RobustnessResult(
-                label, conf, {c: SourcesResult(sources, classes=[ClassRecall(n) for n in names]) for c in corruptions}
+                label,
+                conf,
+                {
+                    c: SourcesResult([s.name for s in f.sources], classes=[ClassRecall(n) for n in names])
+                    for c in corruptions
+                },
             )
             for conf in confs
         ]
-        for corruption in corruptions:
-            for path in track(images, description=f"{label}: {corruption}"):
-                rgb = decode_image(path.read_bytes()).pixels
-                xyxy, cls = read_labels(path, rgb.shape[1], rgb.shape[0])
-                if corruption != CLEAN:
-                    rgb, xyxy = corrupt(corruption, rgb, xyxy, seeded(corruption, path.name, seed))
-                start = time.perf_counter()
-                regions = finder.find(rgb)
-                seconds = time.perf_counter() - start
-                for result in per_conf:
+        for label, f in finders
+    }
+    for corruption in corruptions:
+        for path in track(images, description=corruption):
+            rgb = decode_image(path.read_bytes()).pixels
+            xyxy, cls = read_labels(path, rgb.shape[1], rgb.shape[0])
+            if corruption != CLEAN:
+                rgb, xyxy = corrupt(corruption, rgb, xyxy, seeded(corruption, path.name, seed))
+            found: dict[tuple, tuple[list[Region], float]] = {}  # a detector the variants share runs once
+            for label, finder in finders:
+                regions, seconds = [], 0.0
+                for source in finder.sources:
+                    key = (id(source.detector), source.obscured)
+                    if key not in found:
+                        start = time.perf_counter()
+                        found[key] = (finder.only([source.name]).find(rgb), time.perf_counter() - start)
+                    regions += found[key][0]
+                    seconds += found[key][1]
+                for result in results[label]:
                     scored = result.corruptions[corruption]
                     scored.seconds += seconds
                     kept = [r for r in regions if r.confidence >= result.conf]
                     scored.score(finder, rgb.shape, kept, xyxy, cls)
-        results.extend(per_conf)
-    return results
+    return [r for label, _ in finders for r in results[label]]
 
 
 def robustness_markdown(
