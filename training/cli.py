@@ -222,6 +222,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loso(args: argparse.Namespace) -> int:
+    from training.loso import compare, record, write_report
+    from training.road_views import HELD_OUT, NEGATIVE_DATASETS
+
+    negatives = (
+        args.negatives if args.negatives is not None else [args.data.parent.parent / n for n in NEGATIVE_DATASETS]
+    )
+    try:
+        result = compare(
+            args.models,
+            args.data,
+            tuple(args.hold_out or HELD_OUT),
+            [n for n in negatives if (n / "data.yaml").is_file()],
+            args.cls,
+            args.bootstrap,
+            args.seed,
+            args.variant,
+            track,
+        )
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    report = write_report(result, args.out)
+    console.print(report.read_text(encoding="utf-8"), markup=False, soft_wrap=True)
+    if args.record:
+        for folder in record(result, args.calibrate):
+            console.print(f"recorded in {folder / 'model.json'} and its MODEL_CARD.md")
+    console.print(f"written: {report} and {report.with_suffix('.json')}")
+    return 0
+
+
 def _compare_with_base(detector: OnnxDetector, args: argparse.Namespace) -> int:
     from training.baseline import coco_baseline, compare_sets, evaluation_sets, write_comparison
     from training.modelcard import write_cards
@@ -474,6 +505,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-imgsz", type=int, default=640, help="input size of the base model (default 640)")
     p.add_argument("--shared", type=Path, help="shared data folder with weights/yolov5n.pt (default ../shared)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("loso", help="leave-one-source-out: AP50 per source, bootstrap CI, FP rate, side by side")
+    p.add_argument("models", type=Path, nargs="+", help="detector folders (two: the paired difference is shown)")
+    p.add_argument("--data", type=Path, required=True, help="data.yaml with a manifest.csv (source column)")
+    p.add_argument("--hold-out", action="append", help="held-out manifest source (default jero/dashcam)")
+    p.add_argument(
+        "--negatives",
+        type=Path,
+        nargs="*",
+        help="datasets without the class, val split (default: graffiti, anonymize beside --data's folder)",
+    )
+    p.add_argument("--cls", default="pothole", help="class scored (default pothole)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the 95 %% intervals")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", help="fp32 or int8 (default: the served one)")
+    p.add_argument("--out", type=Path, default=Path("runs/loso"), help="report folder")
+    p.add_argument("--record", action="store_true", help="store the scores in each model's card")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --record: set the default confidence to best F1 on the held-out source (if it was held out)",
+    )
+    p.set_defaults(func=cmd_loso)
 
     p = sub.add_parser("compare", help="detector versions side by side: AP50 and false alarms per image group")
     p.add_argument("models", type=Path, nargs="+", help="detector folders with model.json (weights/X, work/build/X-V)")

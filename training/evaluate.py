@@ -138,7 +138,6 @@ def predict(
 ) -> list[ImageResult]:
     """Run the detector over a split (or over `files`, images of the dataset) at the mAP settings
     (conf 0.001), image by image."""
-    params = replace(MAP_PARAMS, tiling=tiling)
     ds = load_yolo_dataset(data_yaml)
     names = detector.card.class_names
     if not same_classes(ds.names, names):
@@ -146,8 +145,19 @@ def predict(
     files = ds.splits.get(split) or [] if files is None else files
     if not files:
         raise ValueError(f"split {split!r} of {data_yaml} has no images")
+    return predict_files(detector, files, track, tiling)
+
+
+def predict_files(
+    detector: OnnxDetector,
+    files: Iterable[Path],
+    track: Callable[..., Iterable] = lambda it, **_: it,
+    tiling: bool | None = None,
+) -> list[ImageResult]:
+    """Run the detector over images (labels beside them, YOLO layout) at the mAP settings."""
+    params = replace(MAP_PARAMS, tiling=tiling)
     results = []
-    for path in track(files, description=f"evaluating {detector.name}"):
+    for path in track(list(files), description=f"evaluating {detector.name}"):
         image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         began = time.perf_counter()
         det = detector.detect(image, params)

@@ -127,6 +127,64 @@ def _retrieval(retrieval: dict | None) -> str:
     )
 
 
+def _ci(score: dict, key: str) -> str:
+    value, ci = score.get(key), score.get(f"{key}_ci")
+    if value is None:
+        return "–"
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def _by_source(by: dict | None) -> str:
+    """Leave-one-source-out scores recorded by `stadtblick train loso --record`."""
+    if not by:
+        return ""
+    seen = {
+        True: "**were in this version's training data** (so these numbers favour it)",
+        False: "were not in this version's training data",
+        None: "may have been in its training data (unknown)",
+    }[by.get("held_out_in_training")]
+    cls, sets = by["class"], by["sets"]
+    ap = _table(
+        [
+            [name, x["images"], x["boxes"], _ci(x, "ap50"), _ci(x, "centre_ap50")]
+            for name, x in sets.items()
+            if x["boxes"]
+        ],
+        ["set", "images", f"{cls} boxes", "AP50 [95% CI]", "centre AP50 [95% CI]"],
+    )
+    fp = _table(
+        [
+            [name, x["empty_images"], percent(x["fp_image_rate"]), f"{x['fp_per_image']:.2f}"]
+            for name, x in sets.items()
+            if x["empty_images"]
+        ],
+        ["set", f"images without {cls}", f"share with ≥ 1 {cls} box", "boxes per image"],
+    )
+    return f"""
+## Metrics by data source (leave-one-source-out)
+
+`{cls}` through the served `{by["variant"]}` model on `{by["data"]}`. Held-out source(s)
+{", ".join(f"`{s}`" for s in by["held_out"])} {seen}; they are scored on all their images, the
+other sources on their val images. "centre AP50" counts a box as found when the predicted centre lies
+on it. Noise: 95 % bootstrap intervals over images ({by["bootstrap"]} resamples, near-duplicate
+frames resampled together).
+
+{ap}
+
+False positives at confidence {by["threshold"]:.3f} on images without a `{cls}` box (street photos of
+other datasets, val only):
+
+{fp}
+"""
+
+
+def _threshold_origin(card: ModelCard) -> str:
+    calibrated = card.metrics.get("by_source", {}).get("threshold_calibrated_on")
+    if calibrated:
+        return f"best F1 on the held-out {', '.join(calibrated)}, not on random val"
+    return "best F1 on the validation PR curve"
+
+
 def _baseline(baseline: dict | None) -> str:
     """Per-class AP50 against the untouched COCO model: `stadtblick train evaluate ... --baseline coco`."""
     if not baseline:
@@ -223,7 +281,7 @@ def render_markdown(card: ModelCard) -> str:
 
 {classes}
 
-Default thresholds: confidence {card.thresholds.conf} (best F1 on the validation PR curve), NMS IoU
+Default thresholds: confidence {card.thresholds.conf} ({_threshold_origin(card)}), NMS IoU
 {card.thresholds.iou}, at most {card.thresholds.max_det} boxes. Input {card.input_size[0]}x{card.input_size[1]}.
 
 ## Training data and licences
@@ -244,7 +302,7 @@ Per class (precision, recall and F1 at the default confidence threshold, IoU 0.5
 {per_class}
 
 {_background(val)}
-{_retrieval(card.metrics.get("retrieval"))}{_baseline(card.metrics.get("baseline"))}{parity_text}
+{_retrieval(card.metrics.get("retrieval"))}{_baseline(card.metrics.get("baseline"))}{_by_source(card.metrics.get("by_source"))}{parity_text}
 ## Limitations
 
 {card.limitations}

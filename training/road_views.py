@@ -48,6 +48,7 @@ from training.datasets.layout import IMAGE_SUFFIXES, is_image
 HELD_OUT = ("jero/dashcam",)
 NEGATIVE_DATASETS = ("graffiti", "anonymize")
 PLATE_CLASS = "licence_plate"
+BUILD_REPORT = "build.json"  # beside data.yaml: what was held out (read by `stadtblick train loso`)
 POTHOLE = 0
 JPEG_QUALITY = 90
 MIN_BOX_PX = (6.0, 4.0)  # width, height: smaller rendered potholes are not labelled (and not drawn)
@@ -100,6 +101,8 @@ class BuildReport:
     pothole_boxes: dict[str, int]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    near_duplicates: dict | None = None  # held-out vs training images, when checked
+    view_box_aspect: dict | None = None  # pothole box height/width in pixels on the views
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
@@ -455,7 +458,7 @@ def render_view(rng: random.Random, pools: Pools, with_pothole: bool) -> tuple[n
     galpha[:, max(0, _gx(-half_road)) : _gx(min(GROUND_X[1], half_road * rng.uniform(0.6, 1.0)))] = 1
     _warp_onto(canvas, ground, gh, cv2.GaussianBlur(galpha, (0, 0), 6))
     boxes: list[tuple[float, ...]] = []
-    patch_z = rng.uniform(2.5, 11.0)
+    patch_z = rng.uniform(2.5, 9.0)
     patch_x = rng.uniform(-2.5, 1.5)
     if with_pothole:
         for _ in range(3):  # too far for any box of 6x4 px: come closer rather than draw it unlabelled
@@ -493,7 +496,10 @@ def _lay_pothole(
     cx2, cy2 = int(min(w, ux2 + mx)), int(min(h, uy2 + my))
     crop = image[cy1:cy2, cx1:cx2]
     metres = rng.uniform(1.2, 4.5)  # ground width the crop covers
-    stretch = rng.uniform(1.0, 2.0)  # web photos are oblique already: less depth squash
+    # Web photos are oblique already (taken standing, a few metres off): un-squash them before the
+    # camera squashes them again. With 1-2 (version 1.3.0) the view boxes came out at a median
+    # height/width of 0.18 px/px, the model learnt boxes 0.4x as tall as labelled dash-cam potholes.
+    stretch = rng.uniform(2.0, 4.5)
     # shrink the crop first to about the size it will have on screen (warpPerspective does not filter)
     on_screen = metres * cam.pixels_per_metre(z0)
     scale = min(1.0, 1.5 * on_screen / crop.shape[1])
@@ -611,8 +617,8 @@ def _yolo_text(boxes: list[tuple[float, ...]], width: int, rows: int) -> str:
     return "".join(f"{POTHOLE} {xc:.6f} {yc:.6f} {w:.6f} {h:.6f}\n" for xc, yc, w, h in rows_out)
 
 
-def run_task(task: Task) -> tuple[str, int, bool]:
-    """Render one generated image and its label file; returns (kind, boxes, written)."""
+def run_task(task: Task) -> tuple[str, list[float], bool]:
+    """Render one generated image and its label file; returns (kind, box height/width in pixels, written)."""
     pools = _POOLS
     assert pools is not None
     rng = random.Random(f"{pools.seed}:{task.kind}:{task.index}")
@@ -621,13 +627,13 @@ def run_task(task: Task) -> tuple[str, int, bool]:
     else:
         image, boxes = render_negative(task.kind, rng, pools), []
     if image is None or image.size == 0:
-        return task.kind, 0, False
+        return task.kind, [], False
     if max(image.shape[:2]) > 1024:
         s = 1024 / max(image.shape[:2])
         image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(task.out_image), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     _label_of(task.out_image).write_text(_yolo_text(boxes, image.shape[1], image.shape[0]), encoding="utf-8")
-    return task.kind, len(boxes), True
+    return task.kind, [(y2 - y1) / (x2 - x1) for x1, y1, x2, y2 in boxes], True
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -637,12 +643,16 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def copy_real(src: Path, out: Path, held_out: tuple[str, ...]) -> Counter:
-    """Real images and labels of both splits, held-out sources left out; counts per split/source."""
+def copy_real(src: Path, out: Path, held_out: tuple[str, ...], leak: set[str] | None = None) -> Counter:
+    """Real images and labels of both splits, held-out sources (and `leak`: near-duplicates of
+    them) left out; counts per split/source."""
     counts: Counter = Counter()
     for row in read_manifest(src):
         if row["source"] in held_out:
             counts[f"{row['split']}:held_out:{row['source']}"] += 1
+            continue
+        if row["file_stem"] in (leak or set()):
+            counts[f"{row['split']}:near_duplicate_of_held_out"] += 1
             continue
         image = _image_of(src, row["split"], row["file_stem"])
         dst = out / "images" / row["split"] / image.name
@@ -656,6 +666,38 @@ def copy_real(src: Path, out: Path, held_out: tuple[str, ...]) -> Counter:
     return counts
 
 
+def held_out_near_duplicates(
+    src: Path, negatives: list[Path], held_out: tuple[str, ...], max_distance: int
+) -> dict[str, object]:
+    """Held-out images that are near-duplicates (repo dHash, Pillow) of anything the builder trains
+    on: the road photos of other sources and the negative datasets' train photos. Any pair found
+    would leak the test source into training, so the builder drops its training side."""
+    from training.datasets.hashing import dhash, near_duplicate_pairs
+
+    rows = read_manifest(src)
+    tested = [_image_of(src, r["split"], r["file_stem"]) for r in rows if r["source"] in held_out]
+    trained = [_image_of(src, r["split"], r["file_stem"]) for r in rows if r["source"] not in held_out]
+    trained += [p for n in negatives for p in _images(n / "images" / "train")]
+    hashes = [dhash(p) for p in tested + trained]
+    pairs = [(a, b) for a, b in near_duplicate_pairs(hashes, max_distance) if a < len(tested) <= b]
+    closest = min(
+        (
+            int(np.bitwise_count(np.uint64(hashes[a]) ^ np.uint64(hashes[b])))
+            for a in range(len(tested))
+            for b in range(len(tested), len(hashes))
+            if hashes[a] is not None and hashes[b] is not None
+        ),
+        default=None,
+    )
+    return {
+        "max_distance": max_distance,
+        "held_out_images": len(tested),
+        "compared_with": len(trained),
+        "pairs": [[tested[a].name, str(trained[b - len(tested)])] for a, b in pairs],
+        "closest_distance": closest,
+    }
+
+
 def build(
     src: Path,
     out: Path,
@@ -664,8 +706,10 @@ def build(
     counts: dict[str, int] | None = None,
     seed: int = 0,
     workers: int | None = None,
+    duplicates: dict | None = None,
 ) -> BuildReport:
-    """Write the dataset to `out` (re-created); `counts` = generated images per kind."""
+    """Write the dataset to `out` (re-created); `counts` = generated images per kind; `duplicates`
+    (from `held_out_near_duplicates`) names training images to leave out."""
     began = time.monotonic()
     counts = counts or {}
     known = {r["source"] for r in read_manifest(src)}
@@ -676,8 +720,13 @@ def build(
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True)
         (out / "labels" / split).mkdir(parents=True)
-    real = copy_real(src, out, held_out)
+    leak = {Path(b).stem for _, b in (duplicates or {}).get("pairs", [])}
+    real = copy_real(src, out, held_out, leak)
     pools = load_pools(src, [n for n in negatives if n.is_dir()], held_out, seed)
+    pools.roads = [p for p in pools.roads if p.image.stem not in leak]
+    pools.plates = [p for p in pools.plates if p.image.stem not in leak]
+    pools.streets = [p for p in pools.streets if p.stem not in leak]
+    pools.scenery = [p for p in pools.scenery if p.stem not in leak]
     notes = []
     if not pools.streets:
         notes.append("no negative datasets found: views use synthetic scenery only")
@@ -697,9 +746,11 @@ def build(
         results = pool.map(run_task, tasks, chunksize=4)
     made: Counter = Counter()
     boxes: Counter = Counter()
-    for kind, n, ok in results:
+    aspects: list[float] = []
+    for kind, box_aspects, ok in results:
         made[kind] += ok
-        boxes[kind] += n
+        boxes[kind] += len(box_aspects)
+        aspects += box_aspects
     (out / "data.yaml").write_text(
         "# Written by `python -m training.road_views`; paths are relative to this file's folder.\n"
         f"# Held out of train and val: {', '.join(held_out)} (test it with `stadtblick train loso`).\n"
@@ -712,7 +763,13 @@ def build(
     report = BuildReport(
         str(out), list(held_out), dict(real), dict(made), dict(boxes), round(time.monotonic() - began, 1), notes
     )
-    (out / "build.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    if aspects:  # compare with the labelled boxes of the sources (foreshortening check)
+        report.view_box_aspect = dict(
+            zip(("p10", "median", "p90"), np.percentile(aspects, [10, 50, 90]).round(3).tolist(), strict=True)
+        )
+    if duplicates is not None:
+        report.near_duplicates = duplicates
+    (out / BUILD_REPORT).write_text(report.to_json() + "\n", encoding="utf-8")
     return report
 
 
@@ -734,16 +791,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{kind}", type=int, default=n, help=f"generated {kind} images (default {n})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="processes (default: all cores)")
+    parser.add_argument(
+        "--check-duplicates",
+        type=int,
+        metavar="BITS",
+        help="first look for near-duplicates (dHash distance <= BITS of 64; needs Pillow) of the held-out "
+        "images among the training images, report them and leave them out",
+    )
     args = parser.parse_args(argv)
-    negatives = args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS]
+    negatives = [n for n in args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS] if n.is_dir()]
+    held_out = tuple(args.hold_out or HELD_OUT)
+    duplicates = None
+    if args.check_duplicates is not None:
+        duplicates = held_out_near_duplicates(args.src, negatives, held_out, args.check_duplicates)
     report = build(
         args.src,
         args.out,
         negatives,
-        tuple(args.hold_out or HELD_OUT),
+        held_out,
         {kind: getattr(args, kind) for kind in DEFAULT_COUNTS},
         args.seed,
         args.workers,
+        duplicates,
     )
     print(report.to_json())
     return 0

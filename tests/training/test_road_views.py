@@ -1,0 +1,122 @@
+"""The vehicle-view training set: held-out source kept out, road-plane boxes where the potholes land."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from training import road_views as rv
+
+
+@pytest.fixture(autouse=True)
+def _single_threaded_opencv():
+    """Render in this process without starting OpenCV's thread pool: builders that fork worker
+    processes later in the session (synth_plates, synth_tags) can deadlock in a child that inherits
+    a started pool. road_views itself spawns its workers."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(before)
+
+
+def _dataset(root: Path, names: dict[int, str], rows: list[tuple[str, str, str, list[tuple]]]) -> Path:
+    """A YOLO dataset: (stem, split, source, [(cls, x1, y1, x2, y2)]) on 320x240 grey photos with a
+    dark ellipse filling every box (the "pothole"), plus manifest.csv."""
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file_stem", "split", "source", "n_pothole"])
+        for stem, split, source, boxes in rows:
+            image = np.full((240, 320, 3), 128, np.uint8)
+            for _, x1, y1, x2, y2 in boxes:
+                centre, axes = ((x1 + x2) // 2, (y1 + y2) // 2), ((x2 - x1) // 2, (y2 - y1) // 2)
+                cv2.ellipse(image, centre, axes, 0, 0, 360, (20, 20, 20), -1)
+            for sub in ("images", "labels"):
+                (root / sub / split).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "images" / split / f"{stem}.jpg"), image)
+            lines = [
+                f"{c} {(x1 + x2) / 640:.6f} {(y1 + y2) / 480:.6f} {(x2 - x1) / 320:.6f} {(y2 - y1) / 240:.6f}\n"
+                for c, x1, y1, x2, y2 in boxes
+            ]
+            (root / "labels" / split / f"{stem}.txt").write_text("".join(lines))
+            writer.writerow([stem, split, source, sum(b[0] == 0 for b in boxes)])
+    (root / "data.yaml").write_text(yaml.safe_dump({"train": "images/train", "val": "images/val", "names": names}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("road_views")
+    road = base / "road_damage"
+    rows = [(f"web_{i:02d}", "train", "web", [(0, 100, 120, 200, 170)]) for i in range(8)]
+    rows += [(f"web_v{i}", "val", "web", [(0, 60, 80, 140, 130)]) for i in range(2)]
+    rows += [(f"cam_{i}", split, "cam/dash", [(0, 10, 200, 40, 220)]) for i, split in enumerate(["train", "val"] * 2)]
+    _dataset(road.mkdir() or road, {0: "pothole", 1: "crack"}, rows)
+    cars = base / "anonymize"
+    plates = [(f"car_{i}", "train", "cars", [(1, 140, 150, 180, 165)]) for i in range(4)]
+    _dataset(cars.mkdir() or cars, {0: "face", 1: "licence_plate"}, plates)
+    return road
+
+
+def test_camera_geometry() -> None:
+    cam = rv.Camera(1024, 576, 500.0, 1.5, math.radians(6))
+    assert cam.row_of(1.5 / math.tan(cam.pitch)) == pytest.approx(288, abs=1e-6), "optical axis hits the road"
+    assert cam.row_of(1e7) == pytest.approx(cam.horizon, abs=0.1)
+    assert cam.row_of(5) > cam.row_of(10) > cam.horizon, "farther is higher up"
+    assert cam.pixels_per_metre(5) == pytest.approx(2 * cam.pixels_per_metre(10), rel=0.05)
+
+
+def test_laid_pothole_box_encloses_the_warped_pothole(sources: Path) -> None:
+    """The label is the homography of the ellipse in the box: it must fit the dark pixels drawn."""
+    pools = rv.load_pools(sources, [], ("cam/dash",), 0)
+    for seed in range(12):
+        rng = random.Random(seed)
+        cam = rv.random_camera(rng)
+        canvas = np.full((cam.rows, cam.width, 3), 128, np.uint8)  # the photo's own grey
+        boxes = rv._lay_pothole(canvas, cam, rng, pools, rng.uniform(-1.5, 0.5), rng.uniform(3, 8))
+        dark = np.argwhere(canvas.min(2) < 90)
+        if not boxes:
+            assert len(dark) < 40, "nothing labelled, so nothing big may be drawn"
+            continue
+        ((x1, y1, x2, y2),) = boxes
+        ys, xs = dark[:, 0], dark[:, 1]
+        assert abs(xs.min() - x1) <= 3 and abs(xs.max() + 1 - x2) <= 3, (seed, boxes, xs.min(), xs.max())
+        assert abs(ys.min() - y1) <= 3 and abs(ys.max() + 1 - y2) <= 3, (seed, boxes, ys.min(), ys.max())
+
+
+def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, tmp_path: Path) -> None:
+    counts = {"view": 6, "negview": 3, "street": 2, "under": 2, "asphalt": 2}
+    report = rv.build(sources, tmp_path / "a", [sources.parent / "anonymize"], ("cam/dash",), counts, 7, 2)
+    train = sorted((tmp_path / "a" / "images" / "train").iterdir())
+    val = sorted((tmp_path / "a" / "images" / "val").iterdir())
+    names = [p.name for p in train + val]
+    assert not any(n.startswith("cam_") for n in names), "held-out source in neither split"
+    assert [p.name for p in val] == ["web_v0.jpg", "web_v1.jpg"]
+    assert report.real["train:held_out:cam/dash"] == 2 and report.real["val:held_out:cam/dash"] == 2
+    assert sum(n.startswith("web_") for n in names) == 10
+    assert report.generated == counts
+    for path in train:
+        label = rv._label_of(path).read_text()
+        rows = np.loadtxt(label.splitlines(), ndmin=2).reshape(-1, 5) if label.strip() else np.zeros((0, 5))
+        if path.name.startswith("gen_view"):
+            assert len(rows) >= 1, "every view carries a labelled pothole"
+        elif path.name.startswith("gen_"):
+            assert len(rows) == 0, "negatives are empty-label images"
+        assert ((rows[:, 1:] >= 0) & (rows[:, 1:] <= 1)).all() and (rows[:, 0] == 0).all()
+    assert yaml.safe_load((tmp_path / "a" / "data.yaml").read_text())["names"] == {0: "pothole", 1: "crack"}
+    again = rv.build(sources, tmp_path / "b", [sources.parent / "anonymize"], ("cam/dash",), counts, 7, 1)
+    assert again.pothole_boxes == report.pothole_boxes
+    assert 0 < report.view_box_aspect["p10"] <= report.view_box_aspect["median"] <= report.view_box_aspect["p90"]
+    first = rv._label_of(tmp_path / "a" / "images" / "train" / "gen_view_00003.jpg").read_text()
+    assert first == rv._label_of(tmp_path / "b" / "images" / "train" / "gen_view_00003.jpg").read_text()
+
+
+def test_unknown_held_out_source_is_refused(sources: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="jero/dashcam"):
+        rv.build(sources, tmp_path / "x", [], ("jero/dashcam",), {}, 0, 1)

@@ -1,0 +1,128 @@
+"""Leave-one-source-out evaluation: per-source sets, bootstrap intervals, FP rate, card record."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from conftest import export
+
+from service.inference import DetectParams
+from service.registry.card import read_card
+from training.cli import main
+from training.datasets.layout import load_yolo_dataset
+from training.evaluate import evaluate, open_detector
+from training.loso import BUILD_REPORT, _resamples
+from training.metrics import match_centres
+
+
+def test_centre_matching_claims_each_box_once_and_respects_class() -> None:
+    truth = np.array([[0, 0, 100, 100], [20, 20, 40, 40]], np.float32)
+    tcls = np.array([0, 0])
+    preds = np.array([[25, 25, 35, 35], [0, 0, 60, 60], [10, 10, 50, 50], [200, 200, 210, 210]], np.float32)
+    hit = match_centres(preds, np.array([0, 0, 0, 0]), truth, tcls)[:, 0]
+    # 1st: centre (30, 30) lies in both, nearest centre is the small box; 2nd: (30, 30) -> the big box;
+    # 3rd: (30, 30) again, both claimed; 4th: outside everything
+    assert hit.tolist() == [True, True, False, False]
+    assert not match_centres(preds[:1], np.array([1]), truth, tcls)[:, 0].any(), "other class"
+    assert match_centres(preds[:0], np.zeros(0, int), truth, tcls).shape == (0, 1)
+
+
+def test_bootstrap_resamples_whole_near_duplicate_groups() -> None:
+    groups = [7, 7, 3, 9, 9, 9]
+    for r in _resamples(groups, 50, seed=1):
+        counts = np.bincount(r, minlength=6)
+        assert counts[0] == counts[1] and counts[3] == counts[4] == counts[5], "a group comes whole or not at all"
+        assert sum(counts[[0, 2, 3]]) == 3, "as many groups as there are"
+
+
+def _with_manifest(data_yaml: Path, out: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the shapes dataset whose manifest gives every other image source `odd`."""
+    shutil.copytree(data_yaml.parent, out)
+    ds = load_yolo_dataset(out / "data.yaml")
+    sources = {}
+    with (out / "manifest.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file_stem", "split", "source"])
+        for split, files in ds.splits.items():
+            for i, f in enumerate(files):
+                sources[f.stem] = "odd" if i % 2 else "even"
+                w.writerow([f.stem, split, sources[f.stem]])
+    return out / "data.yaml", sources
+
+
+def _negatives(root: Path) -> Path:
+    """Photos of another dataset, with that dataset's labels: none of them is a square."""
+    (root / "images" / "val").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for i in range(6):
+        image = rng.integers(90, 150, (48, 64, 3), dtype=np.uint8)
+        cv2.circle(image, (30, 24), 12, (220, 60, 30), -1)
+        cv2.imwrite(str(root / "images" / "val" / f"n{i}.jpg"), image)
+        (root / "labels" / "val" / f"n{i}.txt").write_text("0 0.5 0.5 0.3 0.4\n")  # class 0 of THAT dataset
+    (root / "data.yaml").write_text(yaml.safe_dump({"train": "images/val", "val": "images/val", "names": ["x"]}))
+    return root
+
+
+@pytest.mark.slow
+def test_loso_side_by_side_records_and_calibrates(
+    shapes_env, shapes_data: Path, release: Path, undertrained: Path, tmp_path: Path
+) -> None:
+    data, sources = _with_manifest(shapes_data, tmp_path / "data")
+    negatives = _negatives(tmp_path / "walls")
+    good = tmp_path / "good"
+    shutil.copytree(release, good)
+    weak = export(shapes_env, undertrained, shapes_data, "0.8.0", "--no-int8")
+    # the good version "was trained" on a road_views-style set that held `odd` out
+    (data.parent / BUILD_REPORT).write_text(json.dumps({"held_out": ["odd"]}))
+    card = read_card(good)
+    card.training_data["data"] = str(data)
+    (good / "model.json").write_text(card.model_dump_json(indent=2))
+    out = tmp_path / "report"
+    argv = ["loso", str(weak), str(good), "--data", str(data), "--hold-out", "odd", "--cls", "square"]
+    argv += ["--negatives", str(negatives), "--bootstrap", "60", "--out", str(out), "--record", "--calibrate"]
+    assert main(argv) == 0
+
+    report = json.loads((out / "loso.json").read_text())
+    names = [s["name"] for s in report["sets"]]
+    assert names == ["random val", "even (val)", "odd (held out, all)", "walls (val, no potholes)"]
+    weak_r, good_r = report["models"]
+    ds = load_yolo_dataset(data)
+    assert good_r["sets"]["odd (held out, all)"]["images"] == sum(v == "odd" for v in sources.values())
+    assert good_r["sets"]["even (val)"]["images"] == sum(sources[f.stem] == "even" for f in ds.splits["val"])
+    # the same AP50 as `train evaluate` gives for the class on val, through the same core
+    direct = evaluate(open_detector(good), data)
+    square = next(c for c in direct.classes if c.name == "square")
+    assert good_r["sets"]["random val"]["ap50"] == pytest.approx(square.ap50, abs=1e-9)
+    lo, hi = good_r["sets"]["random val"]["ap50_ci"]
+    assert lo <= square.ap50 <= hi
+    delta = report["deltas"]["random val"]["ap50"]
+    expected = good_r["sets"]["random val"]["ap50"] - weak_r["sets"]["random val"]["ap50"]
+    assert delta["delta"] == pytest.approx(expected, abs=1e-4) and delta["ci"][0] <= delta["ci"][1]
+    # false positives on the other dataset: what the service, at the card threshold, returns there
+    walls = good_r["sets"]["walls (val, no potholes)"]
+    detector = open_detector(good)
+    params = DetectParams(conf=detector.card.thresholds.conf, iou=detector.card.thresholds.iou, max_det=300)
+    served = []
+    for f in sorted((negatives / "images" / "val").iterdir()):
+        det = detector.detect(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), params)
+        served.append(int((det.class_id == 0).sum()))
+    assert walls["empty_images"] == 6 and walls["boxes"] == 0, "their labels are not squares"
+    assert walls["fp_image_rate"] == pytest.approx(np.mean([n > 0 for n in served]))
+    assert walls["fp_per_image"] == pytest.approx(np.mean(served))
+
+    recorded = read_card(good)
+    calibrated = good_r["calibrated"]["odd (held out, all)"]
+    assert recorded.metrics["by_source"]["held_out_in_training"] is False
+    assert recorded.thresholds.conf == pytest.approx(round(calibrated, 3)), "calibrated on the held-out source"
+    assert read_card(weak).thresholds.conf == weak_r["threshold"], "its training data is unknown: not calibrated"
+    md = (good / "MODEL_CARD.md").read_text()
+    assert "Metrics by data source" in md and "odd (held out, all)" in md
+    assert "best F1 on the held-out odd (held out, all)" in md
