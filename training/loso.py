@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from service.inference import Detections, OnnxDetector
+from service.inference.card import ModelCard, read_card
 from service.inference.nms import non_max_suppression
-from service.registry.card import ModelCard, read_card
 from training.datasets.hashing import duplicate_groups
 from training.datasets.layout import load_yolo_dataset
 from training.evaluate import predict_files

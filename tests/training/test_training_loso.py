@@ -14,7 +14,7 @@ import yaml
 from conftest import export
 
 from service.inference import DetectParams
-from service.registry.card import read_card
+from service.inference.card import read_card
 from training.cli import main
 from training.datasets.layout import load_yolo_dataset
 from training.evaluate import evaluate, open_detector
