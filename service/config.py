@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/Berlin", description="Zone of EXIF capture times that carry no UTC offset")
     max_batch_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Upper bound for one batch upload")
     max_batch_frames: int = Field(5000, ge=1)
+    staged_frames_max_hours: float = Field(
+        24.0, gt=0, description="Staged batch originals (not anonymised) are deleted after this, processed or not"
+    )
+    worker_concurrency: int = Field(1, ge=1, description="Frames a `stadtblick worker` processes at once")
+    worker_stalled_s: float = Field(
+        30.0, gt=0, description="A worker silent this long is presumed dead; its frames go to the other workers"
+    )
     camera_height_m: float = Field(1.5, gt=0, description="Camera height above the road")
     camera_pitch_deg: float = Field(10.0, ge=0, lt=90, description="Downward tilt of the optical axis")
     camera_hfov_deg: float = Field(90.0, gt=0, lt=180, description="Horizontal field of view")

@@ -9,23 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
-from service.admission import Admission
+from service.admission import Admission, Overloaded
 from service.api.metrics import Metrics
 from service.api.rate_limit import RateLimiter
 from service.config import Settings
-from service.gis.batch import BatchRunner
-from service.gis.ingest import FrameIngestor, IngestConfig
-from service.inference import SessionConfig
+from service.gis.batch import BatchParams, LocalRunner, PendingFrame
+from service.gis.ingest import FrameIngestor
 from service.inference.session import RequestExecutor
 from service.lost_property.desk import LostPropertyDesk
-from service.privacy import AnonymiserUnavailable, PrivacyGuard
-from service.privacy.sources import load_anonymiser
+from service.privacy import PrivacyGuard
 from service.registry.registry import ModelRegistry
-from service.retention_rules import standard_rules
+from service.runtime import Runtime
 from service.storage import Database
-from service.storage.frame_images import FrameImageStore
 from service.storage.jobs import JobRepository
 from service.storage.retention import RetentionReport, run_retention
 
@@ -36,13 +32,15 @@ T = TypeVar("T")
 @dataclass
 class ServiceState:
     settings: Settings
+    runtime: Runtime
     registry: ModelRegistry
     metrics: Metrics
     executor: RequestExecutor
     background: RequestExecutor  # large images and batch frames: fewer workers than `executor`
     database: Database
     ingestor: FrameIngestor
-    batches: BatchRunner
+    runner: LocalRunner | None  # SQLite: batch jobs run in this process
+    batch_uploads: Admission  # batch uploads being read and staged by this process
     uploads: Admission  # uploads being read or waiting for / running inference
     rate_limiter: RateLimiter
     privacy: PrivacyGuard
@@ -51,94 +49,69 @@ class ServiceState:
 
     @classmethod
     def create(cls, settings: Settings) -> ServiceState:
-        database = Database(settings.resolved_database_url())
-        config = IngestConfig(
-            camera=settings.camera_model(),
-            rules=settings.grading_rules(),
-            dedup_radius_m=settings.dedup_radius_m,
-            categories=settings.damage_categories(),
-            timezone=ZoneInfo(settings.timezone),
-        )
+        runtime = Runtime.create(settings)
         executor = RequestExecutor(max_workers=settings.workers, thread_name_prefix="inference")
         background = RequestExecutor(max_workers=settings.background_workers, thread_name_prefix="background")
-        privacy = settings.privacy_guard()
-        registry = ModelRegistry.discover(settings.weights_dirs)
-        ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
+        ready = threading.Event()
         return cls(
             settings=settings,
-            registry=registry,
+            runtime=runtime,
+            registry=runtime.registry,
             metrics=Metrics(),
             executor=executor,
             background=background,
-            database=database,
-            ingestor=ingestor,
-            batches=BatchRunner(
-                database,
-                ingestor,
-                background,
-                settings.image_limits(),
-                Admission("batch jobs", settings.max_batch_jobs),
-            ),
+            database=runtime.database,
+            ingestor=runtime.ingestor,
+            runner=None if runtime.queue else LocalRunner(runtime.batches, background, ready),
+            batch_uploads=Admission("batch uploads", settings.max_batch_jobs),
             uploads=Admission("uploads", settings.inference_capacity),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-            privacy=privacy,
+            privacy=runtime.privacy,
             desk=LostPropertyDesk(
-                registry,
-                database,
-                FrameImageStore(settings.data_dir / "lost_items"),
+                runtime.registry,
+                runtime.database,
+                runtime.lost_item_photos,
                 settings.lost_property_detector,
                 timedelta(days=settings.lost_item_retention_days),
-                privacy,
+                runtime.privacy,
             ),
+            ready=ready,
         )
 
     def open_storage(self) -> None:
-        """Bring the schema up to date; clear what a previous process left unfinished (jobs, temporary files)."""
+        """Bring the schema up to date; go on with what a previous process left unfinished (SQLite:
+        this process runs the batch jobs; on PostgreSQL the workers do) and clear temporary files."""
         self.database.upgrade()
-        with self.database.transaction() as session:
-            drives = JobRepository(session).fail_interrupted()
-        if drives:
-            log.warning("marked the interrupted jobs of %d drive(s) as failed; grading their frames", len(drives))
-        for drive_id in drives:  # what those jobs stored before they stopped is graded now
-            if drive_id is not None:
-                self.ingestor.regrade(drive_id)
+        if self.runner is not None and (resumed := self.runner.resume()):
+            log.warning("resuming %d batch job(s) a previous run left unfinished", resumed)
         leftovers = self.ingestor.images.sweep_incoming()
         if leftovers:
             log.warning("removed %d incomplete image file(s) of an interrupted write", leftovers)
 
     def load_models(self) -> None:
         """Create the ONNX Runtime sessions; readiness flips once every detector was tried."""
-        session_config = SessionConfig(
-            intra_op_threads=self.settings.session_threads, lone_run_threads=self.settings.lone_run_threads
-        )
-        self.registry.load_all(session_config)
+        self.runtime.load_models()
         self.metrics.models_loaded.set(sum(e.ready for e in self.registry.entries.values()))
-        self.load_anonymiser(session_config)
         self.ready.set()
 
-    def load_anonymiser(self, session_config: SessionConfig) -> None:
-        """The anonymiser over the installed sources; says loudly when images cannot be stored."""
-        settings = self.settings
-        loaded = {name: e.detector for name, e in self.registry.entries.items() if e.detector is not None}
-        self.privacy.anonymiser = load_anonymiser(
-            loaded,
-            settings.anonymise_config(),
-            settings.anonymise_sources,
-            settings.anonymise_persons,
-            session_config,
-        )
-        try:
-            anonymiser = self.privacy.usable()
-            log.info("anonymiser: %s", ", ".join(s.name for s in anonymiser.sources))
-        except AnonymiserUnavailable as exc:
-            if settings.require_anonymisation:
-                log.warning("storing images is refused: %s", exc)
-            else:
-                log.warning("images are stored without complete anonymisation (explicitly allowed): %s", exc)
+    def check_batch_capacity(self) -> None:
+        """503 `busy` when `max_batch_jobs` jobs are queued or running, counted in the database (all
+        replicas), or this process is already reading as many batch uploads."""
+        with self.database.session() as session:
+            unfinished = JobRepository(session).count_unfinished()
+        if unfinished >= self.settings.max_batch_jobs:
+            raise Overloaded("batch jobs", self.batch_uploads.retry_after_s)
+
+    def submit_batch(self, frames: list[PendingFrame], params: BatchParams) -> str:
+        """Stage the job (and queue its frames' tasks, on PostgreSQL) before the upload is answered."""
+        queue = self.runtime.queue
+        job_id = self.runtime.batches.stage(frames, params, queue.defer if queue else None)
+        if self.runner is not None:
+            self.runner.start(job_id)
+        return job_id
 
     def apply_retention(self) -> RetentionReport:
-        rules = standard_rules(self.ingestor.images, self.settings.retention_frames_days, self.desk.photos)
-        return run_retention(self.database, rules)
+        return run_retention(self.database, self.runtime.retention_rules())
 
     async def enforce_retention(self) -> None:
         """The scheduled job: delete expired personal data at start and every `retention_interval_s`."""

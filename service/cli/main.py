@@ -1,17 +1,18 @@
-"""The `stadtblick` console command: serve, detect, models, db, edge, keys, retention, train."""
+"""The `stadtblick` console command: serve, worker, detect, models, db, edge, keys, retention, train."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from service.cli import db_cmd, detect_cmd, edge_cmd, keys_cmd, models_cmd, retention_cmd, serve_cmd
+from service.cli import db_cmd, detect_cmd, edge_cmd, keys_cmd, models_cmd, retention_cmd, serve_cmd, worker_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stadtblick", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve_cmd.add_parser(sub)
+    worker_cmd.add_parser(sub)
     detect_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
     db_cmd.add_parser(sub)

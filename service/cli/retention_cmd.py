@@ -10,9 +10,7 @@ import argparse
 import json
 
 from service.config import Settings
-from service.retention_rules import standard_rules
-from service.storage import Database
-from service.storage.frame_images import FrameImageStore
+from service.runtime import Runtime
 from service.storage.retention import run_retention
 
 
@@ -25,15 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_now(args: argparse.Namespace) -> int:
-    settings = Settings()
-    db = Database(settings.resolved_database_url())
-    db.upgrade()
-    rules = standard_rules(
-        FrameImageStore(settings.data_dir / "frames"),
-        settings.retention_frames_days,
-        FrameImageStore(settings.data_dir / "lost_items"),
-    )
-    report = run_retention(db, rules, dry_run=args.dry_run)
+    runtime = Runtime.create(Settings())
+    runtime.database.upgrade()
+    report = run_retention(runtime.database, runtime.retention_rules(), dry_run=args.dry_run)
     verb = "would delete" if report.dry_run else "deleted"
     print(json.dumps({verb: report.deleted, "files_removed": report.files_removed}))
     return 0

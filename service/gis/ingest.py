@@ -138,8 +138,12 @@ class FrameIngestor:
 
     def regrade(self, drive_id: str) -> None:
         with self.db.transaction() as session:
-            FrameRepository(session).lock_drive(drive_id)
-            self._regrade(session, drive_id)
+            self.regrade_in(session, drive_id)
+
+    def regrade_in(self, session: Session, drive_id: str) -> None:
+        """Regrade within the caller's transaction (a batch job finishing with it)."""
+        FrameRepository(session).lock_drive(drive_id)
+        self._regrade(session, drive_id)
 
     def _add_detections(
         self, session: Session, frame: Frame, run: ImageRun, position: LonLat | None, heading: float | None

@@ -127,6 +127,12 @@ class _FileIdentity:
             )
 
 
+def own_schema(name: str | None, type_: str, _parents: dict) -> bool:
+    """Alembic's `include_name`: the tables of the models, not those of the task queue (procrastinate
+    creates and migrates its own on PostgreSQL, see migration 0007)."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+
+
 def alembic_config(url: str) -> Config:
     """Alembic configuration without an alembic.ini: the migrations live inside the package."""
     config = Config()

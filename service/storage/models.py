@@ -196,6 +196,29 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(64), doc="name of the API key that started the job")
+    params: Mapped[dict | None] = mapped_column(
+        JSON, doc="how to process the frames (detectors, thresholds, uploader): any worker can take them up"
+    )
+
+
+class StagedFrame(Base):
+    """A frame of a batch job, kept in the database from the upload until a worker processed it.
+
+    `data` holds the original as uploaded (not anonymised): it is cleared in the transaction that
+    records the frame's outcome, and the row goes when its job finishes (docs/privacy.md).
+    """
+
+    __tablename__ = "staged_frames"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer, doc="position in the upload: frames are processed in this order")
+    name: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, doc="the original; None once processed")
+    outcome: Mapped[str | None] = mapped_column(String(16), doc="None while pending; stored, failed or skipped")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+    __table_args__ = (UniqueConstraint("job_id", "seq", name="uq_staged_frames_job_seq"),)
 
 
 class ApiKey(Base):

@@ -15,6 +15,7 @@ from gis_helpers import START, along
 from helpers import TINY_INPUT, dms, jpeg_bytes, synthetic_photo, write_detector
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
+from worker_helpers import worker_thread
 
 from service.api.app import create_app
 from service.config import Settings
@@ -42,7 +43,10 @@ def client(database_url: str, data_dir: Path, road_weights: Path) -> Iterator[Te
     settings = Settings(
         weights_dir=str(road_weights), data_dir=data_dir, database_url=database_url, inference_workers=1
     )
-    with TestClient(create_app(settings, load_in_background=False)) as test_client:
+    with (
+        TestClient(create_app(settings, load_in_background=False)) as test_client,
+        worker_thread(test_client.app.state.service.runtime),
+    ):
         yield test_client
 
 

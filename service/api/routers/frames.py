@@ -19,8 +19,7 @@ from service.api.selection import select_detectors
 from service.api.state import ServiceState
 from service.api.upload import read_multipart
 from service.auth import Principal, Role
-from service.gis.batch import BatchLimits, InvalidBatch, collect_frames
-from service.gis.ingest import FrameContext
+from service.gis.batch import BatchLimits, BatchParams, InvalidBatch, collect_frames
 from service.pipeline import ParamOverrides
 from service.schemas import DRIVE_ID_PATTERN, BatchAccepted, BatchFields, JobStatus
 from service.storage import audit
@@ -77,15 +76,16 @@ async def upload_batch(
 ) -> BatchAccepted:
     """Store many frames of one drive (multipart `files`, and/or a zip in `archive`, plus `drive_id`).
 
-    Positions and times come from each frame's EXIF. Returns at once with a job id; the frames
-    are processed in the background (see `GET /v1/jobs/{id}`), zip members in name order.
+    Positions and times come from each frame's EXIF. Answers once every frame is staged in the
+    database, with a job id; the frames are processed in the background (see `GET /v1/jobs/{id}`),
+    zip members in name order, by this service or by `stadtblick worker` processes.
     """
     settings = state.settings
     state.privacy.for_storage()  # 503 anonymiser_unavailable: no frame of the batch could be stored
     chosen = select_detectors(state.registry, detectors, principal)
-    jobs = state.batches.jobs
-    jobs.acquire()  # 503 `busy` before the body is read: a bounded number of uploads is held in memory
-    try:
+    # 503 `busy` before the body is read: a bounded number of jobs in the database, uploads in memory
+    await run_in_threadpool(state.check_batch_capacity)
+    with state.batch_uploads.slot():
         form = await read_multipart(request, settings.max_batch_bytes, max_files=settings.max_batch_frames + 1)
         try:
             drive_id = BatchFields.model_validate(form.fields).drive_id
@@ -99,11 +99,8 @@ async def upload_batch(
         except InvalidBatch as exc:
             raise ApiError(400, "invalid_batch", str(exc)) from exc
         overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det)
-        context = FrameContext(drive_id, uploaded_by=principal)
-        job_id = await run_in_threadpool(state.batches.submit, frames, context, chosen, overrides)
-    except BaseException:
-        jobs.release()
-        raise
+        params = BatchParams(drive_id, [d.name for d in chosen], overrides, uploaded_by=principal)
+        job_id = await run_in_threadpool(state.submit_batch, frames, params)
     status_url = f"{str(request.base_url).rstrip('/')}/v1/jobs/{job_id}"
     return BatchAccepted(job_id=job_id, status_url=status_url, frames=len(frames))
 
