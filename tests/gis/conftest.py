@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from db_backends import BACKENDS, new_database_url
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from gis_helpers import seeded_app
+from helpers import TINY_INPUT, write_detector
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -24,3 +26,12 @@ def gis_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def client(gis_app: FastAPI) -> Iterator[TestClient]:
     with TestClient(gis_app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def road_weights(tmp_path_factory: pytest.TempPathFactory, tiny_yolo11_onnx: Path) -> Path:
+    """The tiny model dressed as a road damage detector: classes 0 and 1 are pothole and crack."""
+    root = tmp_path_factory.mktemp("road_weights")
+    names = ["pothole", "crack", *(f"other_{i}" for i in range(78))]
+    write_detector(root, tiny_yolo11_onnx, "road_damage", names, TINY_INPUT)
+    return root

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gis_helpers import START, along
-from helpers import TINY_INPUT, dms, jpeg_bytes, synthetic_photo, write_detector
+from helpers import dms, jpeg_bytes, synthetic_photo
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 from worker_helpers import worker_thread
@@ -22,15 +22,6 @@ from service.config import Settings
 
 GPS = ExifTags.GPS
 PARAMS = {"store": "true", "conf": 0.05, "max_det": 5, "detectors": "road_damage"}
-
-
-@pytest.fixture(scope="module")
-def road_weights(tmp_path_factory: pytest.TempPathFactory, tiny_yolo11_onnx: Path) -> Path:
-    """The tiny model dressed as a road damage detector: classes 0 and 1 are pothole and crack."""
-    root = tmp_path_factory.mktemp("road_weights")
-    names = ["pothole", "crack", *(f"other_{i}" for i in range(78))]
-    write_detector(root, tiny_yolo11_onnx, "road_damage", names, TINY_INPUT)
-    return root
 
 
 @pytest.fixture
