@@ -6,7 +6,6 @@ import io
 import time
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -187,19 +186,3 @@ def test_bad_batches(client: TestClient, data: dict, files: list, status: int, c
 def test_unknown_job_is_404(client: TestClient) -> None:
     r = client.get("/v1/jobs/nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-
-
-def test_interrupted_jobs_are_failed_at_start(database_url: str, road_weights: Path, tmp_path: Path) -> None:
-    from service.storage import Database
-    from service.storage.jobs import JobRepository
-
-    db = Database(database_url)
-    db.upgrade()
-    with db.transaction() as session:
-        job_id = JobRepository(session).create("frames", total=3).id
-    db.dispose()
-    settings = Settings(weights_dir=str(road_weights), data_dir=tmp_path, database_url=database_url)
-    with TestClient(create_app(settings, load_in_background=False)) as c:
-        job = c.get(f"/v1/jobs/{job_id}").json()
-    assert job["status"] == "failed" and "interrupted" in job["errors"][0]
-    assert datetime.fromisoformat(job["updated_at"]) >= datetime.fromisoformat(job["created_at"])

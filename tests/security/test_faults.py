@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from gis_helpers import along, frame_run, frame_time
 from helpers import TINY_INPUT, jpeg_bytes, synthetic_photo, write_detector
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import OperationalError
@@ -24,11 +23,10 @@ from sqlalchemy.exc import OperationalError
 from service.api.app import create_app
 from service.config import Settings
 from service.gis import batch as batch_module
-from service.gis.ingest import FrameContext
 from service.storage import database as database_module
 from service.storage import frame_images
-from service.storage.jobs import JobRepository
-from service.storage.models import AuditEvent, DetectionRecord, Frame, Job, RoadSegment
+from service.storage.jobs import StagedFrames
+from service.storage.models import AuditEvent, DetectionRecord, Frame
 
 TESTS = Path(__file__).resolve().parents[1]
 JPEG = {"Content-Type": "image/jpeg"}
@@ -220,22 +218,23 @@ def _finished_job(client: TestClient, job_id: str, timeout_s: float = 60) -> dic
     return state
 
 
-def test_a_job_whose_progress_cannot_be_written_is_finished_later(
+def test_a_frame_whose_outcome_cannot_be_written_is_processed_again_and_counted_once(
     sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A full disk under the database: the job's writes fail for a while, then space is freed. The
-    job is not left `queued`: its final state, with every frame counted, is written once possible."""
-    refusals = {"left": 4}  # the first progress writes and the first attempt at the final one
-    report = JobRepository.report
+    """A full disk under the database: a frame is stored but its outcome cannot be written, for a
+    while. The frame is processed again until it can: the job finishes with every frame counted
+    once, and the frame stored and its detections kept once."""
+    refusals = {"left": 3}
+    settle = StagedFrames.settle
 
-    def full_disk(self: JobRepository, *args: object) -> None:
+    def full_disk(self: StagedFrames, *args: object) -> int:
         if refusals["left"] > 0:
             refusals["left"] -= 1
-            raise OperationalError("UPDATE jobs", {}, sqlite3.OperationalError("database or disk is full"))
-        report(self, *args)
+            raise OperationalError("UPDATE staged_frames", {}, sqlite3.OperationalError("database or disk is full"))
+        return settle(self, *args)
 
-    monkeypatch.setattr(JobRepository, "report", full_disk)
-    monkeypatch.setattr(batch_module, "_FINISH_RETRY_S", (0.1,))
+    monkeypatch.setattr(StagedFrames, "settle", full_disk)
+    monkeypatch.setattr(batch_module, "_RETRY_S", (0.1,))
     files = [("files", (f"{n}.jpg", jpeg_bytes(synthetic_photo(120, 160, seed=n)), "image/jpeg")) for n in (7, 8)]
     files.append(("files", ("broken.jpg", b"\xff\xd8\xff broken", "image/jpeg")))
     job = sqlite_client.post("/v1/frames/batch", data={"drive_id": "full-db"}, files=files).json()["job_id"]
@@ -243,6 +242,10 @@ def test_a_job_whose_progress_cannot_be_written_is_finished_later(
     assert refusals["left"] == 0
     assert state["status"] == "done" and state["processed"] == 3 and state["failed"] == 1, state
     assert state["errors"] == ["broken.jpg: The JPEG image is damaged or truncated."]
+    with sqlite_client.app.state.service.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Frame)) == 2
+        keys = list(session.execute(select(DetectionRecord.frame_id, DetectionRecord.key)))
+        assert keys and len(keys) == len(set(keys))
 
 
 def test_deleted_or_replaced_database_file_refuses_writes(tmp_path: Path, tiny_weights: Path) -> None:
@@ -269,25 +272,6 @@ def test_deleted_or_replaced_database_file_refuses_writes(tmp_path: Path, tiny_w
         assert client.get("/readyz").status_code == 200
         with client.app.state.service.database.session() as session:
             assert session.scalar(select(func.count()).select_from(Frame)) == 1
-
-
-def test_frames_of_an_interrupted_job_are_graded_at_the_next_start(tmp_path: Path, tiny_weights: Path) -> None:
-    """`kill -9` mid-job: the frames it stored have damage records but no grades until the service
-    starts again, which fails the job and grades its drive."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    with _app(tiny_weights, tmp_path / "data", url) as client:
-        state = client.app.state.service
-        with state.database.transaction() as session:
-            JobRepository(session).create("frames", total=40, drive_id="cut")
-        for i in range(31):  # what the job stored before the process died: 300 m, not yet graded
-            here = along(10.0 * i)
-            context = FrameContext("cut", lat=here.lat, lon=here.lon, heading_deg=90.0, captured_at=frame_time(i))
-            state.ingestor.ingest(frame_run(i, []), context, regrade=False)
-        with state.database.session() as session:
-            assert session.scalar(select(func.count()).select_from(RoadSegment)) == 0
-    with _app(tiny_weights, tmp_path / "data", url) as client, client.app.state.service.database.session() as session:
-        assert session.scalar(select(func.count()).select_from(RoadSegment)) == 6  # 300 m in 50 m segments
-        assert session.scalar(select(Job.status)) == "failed"
 
 
 _KILLED_WRITER = textwrap.dedent(

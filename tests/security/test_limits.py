@@ -22,6 +22,8 @@ from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import ApiError
 from service.api.rate_limit import RateLimiter
 from service.auth import Role
+from service.storage.jobs import JobRepository
+from service.storage.models import Job
 
 
 class FakeClock:
@@ -94,21 +96,19 @@ def test_full_upload_queue_answers_503_busy_without_reading_the_body(admin_clien
 
 
 def test_full_batch_queue_answers_503_busy_without_reading_the_body(admin_client) -> None:
-    jobs = admin_client.app.state.service.batches.jobs
-    for _ in range(jobs.capacity):
-        jobs.acquire()
-    try:
-        # A body that is not multipart at all: read, it would be a 400; it is refused before.
-        garbage = {"Content-Type": "multipart/form-data; boundary=nothing-follows"}
-        response = admin_client.post("/v1/frames/batch", content=b"\0" * 5000, headers=garbage)
-        assert response.status_code == 503 and response.json()["error"]["code"] == "busy"
-        assert "retry-after" in response.headers
-    finally:
-        for _ in range(jobs.capacity):
-            jobs.release()
+    """Jobs are counted in the database: those another replica started count too."""
+    state = admin_client.app.state.service
+    with state.database.transaction() as session:
+        jobs = [JobRepository(session).create("frames", total=1) for _ in range(state.settings.max_batch_jobs)]
+    # A body that is not multipart at all: read, it would be a 400; it is refused before.
+    garbage = {"Content-Type": "multipart/form-data; boundary=nothing-follows"}
+    response = admin_client.post("/v1/frames/batch", content=b"\0" * 5000, headers=garbage)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "busy"
+    assert "retry-after" in response.headers
+    with state.database.transaction() as session:
+        session.get(Job, jobs[0].id).status = "done"
     files = [("files", ("a.jpg", jpeg_bytes(synthetic_photo(60, 80)), "image/jpeg"))]
     assert admin_client.post("/v1/frames/batch", data={"drive_id": "d1"}, files=files).status_code == 202
-    assert jobs.in_use <= jobs.capacity
 
 
 def test_large_images_never_take_the_last_worker(secure_client, tiny_weights: Path) -> None:

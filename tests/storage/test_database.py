@@ -26,7 +26,8 @@ def test_migrations_create_the_schema_of_the_models(db: Database) -> None:
     assert db.current_revision() == head_revision()
     db.upgrade()  # a second run is a no-op
     with db.engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection, opts={"include_name": own_schema}), Base.metadata) == []
+        context = MigrationContext.configure(connection, opts={"include_name": own_schema})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_a_failing_transaction_leaves_nothing_behind(db: Database) -> None:
