@@ -24,7 +24,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -336,11 +336,11 @@ class LocalRunner:
                 try:
                     self.executor.submit(self.processor.process, job_id, seq).result()
                     break
-                except RuntimeError as exc:
-                    if "shutdown" in str(exc):
-                        return  # the service stops: the job goes on at the next start
-                    raise
+                except CancelledError:
+                    return  # the service stops: the job goes on at the next start
                 except Exception as exc:
+                    if isinstance(exc, RuntimeError) and "shutdown" in str(exc):
+                        return  # the executor was shut down before the frame was handed over
                     delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
                     log.warning("batch job %s: frame %d not settled (%s); again in %d s", job_id, seq, exc, delay)
                     time.sleep(delay)

@@ -24,7 +24,7 @@ from helpers import jpeg_bytes, synthetic_photo
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 40
 PARAMS = {"conf": 0.05, "max_det": 3, "detectors": "road_damage"}
-STALLED_S = 3  # the workers' heartbeat timeout: a killed worker's frame is taken up after this
+STALLED_S = 4  # the workers' heartbeat timeout: a killed worker's frame is taken up after this
 
 
 class Process:
