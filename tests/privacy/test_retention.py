@@ -54,7 +54,7 @@ def test_old_images_go_their_frames_and_detections_stay(client: TestClient, tmp_
 
     report = state.apply_retention()
 
-    assert report.deleted == {"frame_image": 5, "lost_item_photo": 0} and report.files_removed == 5
+    assert report.deleted == {"frame_image": 5, "lost_item_photo": 0, "staged_frame": 0} and report.files_removed == 5
     assert images(state, "old") == [None] * 5 and all(images(state, "new"))
     assert not old_files & files(tmp_path) and len(files(tmp_path)) == 5
     with state.database.session() as session:
@@ -73,7 +73,7 @@ def test_old_images_go_their_frames_and_detections_stay(client: TestClient, tmp_
     assert photos["old"] is None and photos["new"].endswith("/image")
     detections = client.get("/v1/detections.geojson", params={"drive_id": "old"}).json()["features"]
     assert detections and all(f["properties"]["photo"] is None for f in detections)
-    assert state.apply_retention().deleted == {"frame_image": 0, "lost_item_photo": 0}  # nothing left to do
+    assert state.apply_retention().deleted == {"frame_image": 0, "lost_item_photo": 0, "staged_frame": 0}  # nothing left to do
 
 
 def test_a_photo_shared_with_a_younger_frame_stays_until_that_one_expires(client: TestClient, tmp_path: Path) -> None:
@@ -96,13 +96,13 @@ def test_the_command_line(client: TestClient, tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("STADTBLICK_RETENTION_FRAMES_DAYS", "7")
     assert main(["retention", "run", "--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "would delete": {"frame_image": 3, "lost_item_photo": 0},
+        "would delete": {"frame_image": 3, "lost_item_photo": 0, "staged_frame": 0},
         "files_removed": 0,
     }
     assert len(files(tmp_path)) == 3
     assert main(["retention", "run"]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "deleted": {"frame_image": 3, "lost_item_photo": 0},
+        "deleted": {"frame_image": 3, "lost_item_photo": 0, "staged_frame": 0},
         "files_removed": 3,
     }
     assert not files(tmp_path)
