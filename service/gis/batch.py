@@ -10,9 +10,9 @@ again after a crash is stored once (sha256 + drive) and counted once. The job fi
 graded, status written, staged rows deleted) in the transaction that settles its last frame.
 
 Every frame ends with its own result: an image, archive or processing error is recorded for that
-frame and the job goes on; only a fault of the service's storage (full disk) stops it, saying how
-many frames were not processed. A frame whose outcome cannot be written (unreachable database)
-is processed again later.
+frame and the job goes on; only a fault of the frame store (full or read-only) stops it, saying
+how many frames were not processed. A frame that meets an unavailable database, or whose outcome
+cannot be written, is processed again later.
 """
 
 from __future__ import annotations
@@ -238,6 +238,8 @@ class BatchProcessor:
             if fault is None:
                 log.exception("batch frame %s could not be processed", name)
                 self._settle(job_id, seq, f"{name}: internal error while processing this frame; see the service log")
+            elif fault.code == "database_unavailable":
+                raise  # nothing was stored: the frame is processed again once the database is back
             else:
                 self._stop(job_id, seq, name, fault.message)
         else:

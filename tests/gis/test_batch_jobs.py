@@ -15,11 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import jpeg_bytes, synthetic_photo
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from service.api.app import create_app
 from service.auth.keys import LOCAL_DEVELOPER
 from service.config import Settings
 from service.gis.batch import BatchLimits, BatchParams, collect_frames
+from service.gis.ingest import FrameIngestor
 from service.pipeline import ParamOverrides
 from service.runtime import Runtime
 from service.storage import audit
@@ -145,3 +147,24 @@ def test_sqlite_service_resumes_unfinished_jobs_at_start(road_weights: Path, tmp
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     content = b"".join(p.read_bytes() for p in db_file.parent.glob("stadtblick.db*"))
     assert not any(data[200:1200] in content for _, data in frames), "no staged original left in the file"
+
+
+def test_a_frame_that_meets_an_unavailable_database_waits_for_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unlike a full frame store, a database outage does not end the job: the frame stays staged
+    and is processed again (the queue's retry on workers, the runner's back-off in the service)."""
+    job_id = runtime.batches.stage(collect_frames(photos(1), [], LIMITS), PARAMS)
+
+    def unreachable(*_: object) -> None:
+        raise OperationalError("INSERT INTO frames", {}, sqlite3.OperationalError("unable to open database file"))
+
+    monkeypatch.setattr(FrameIngestor, "ingest", unreachable)
+    with pytest.raises(OperationalError):
+        runtime.batches.process(job_id, 0)
+    job = job_of(runtime, job_id)
+    assert (job.status, job.processed, job.errors) == ("queued", 0, [])
+    monkeypatch.undo()
+    runtime.batches.process(job_id, 0)
+    job = job_of(runtime, job_id)
+    assert (job.status, job.processed, job.failed) == ("done", 1, 0) and count(runtime, Frame) == 1
