@@ -73,7 +73,8 @@ def test_old_images_go_their_frames_and_detections_stay(client: TestClient, tmp_
     assert photos["old"] is None and photos["new"].endswith("/image")
     detections = client.get("/v1/detections.geojson", params={"drive_id": "old"}).json()["features"]
     assert detections and all(f["properties"]["photo"] is None for f in detections)
-    assert state.apply_retention().deleted == {"frame_image": 0, "lost_item_photo": 0, "staged_frame": 0}  # nothing left to do
+    nothing_left = {"frame_image": 0, "lost_item_photo": 0, "staged_frame": 0}
+    assert state.apply_retention().deleted == nothing_left
 
 
 def test_a_photo_shared_with_a_younger_frame_stays_until_that_one_expires(client: TestClient, tmp_path: Path) -> None:
