@@ -195,7 +195,6 @@ class BatchProcessor:
                 params=params.to_json(),
             )
             staged = StagedFrames(session)
-            job.processed = job.failed = 0
             for seq, frame in enumerate(frames):
                 try:
                     data = frame.read()
