@@ -26,7 +26,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _WRITE = "stadtblick_write"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL advisory lock held while migrating ("stadtblk"; advisory locks are per database).
+_MIGRATION_LOCK = 0x7374616474626C6B
 
 
 class Database:
@@ -70,8 +72,15 @@ class Database:
             yield session
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply the Alembic migrations shipped in the package (idempotent)."""
+        """Apply the Alembic migrations shipped in the package (idempotent).
+
+        On PostgreSQL under an advisory lock held to the commit: replicas and workers starting at
+        once migrate one after another, and the later ones find the schema up to date, instead of
+        racing to create the same tables.
+        """
         with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config = alembic_config(self.url.render_as_string(hide_password=False))
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
