@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from service.admission import Admission
 from service.api.metrics import Metrics
-from service.api.rate_limit import RateLimiter
+from service.api.rate_limit import RateLimiter, create_rate_limiter
 from service.config import Settings
 from service.gis.batch import BatchRunner
 from service.gis.ingest import FrameIngestor, IngestConfig
@@ -63,11 +63,12 @@ class ServiceState:
         background = RequestExecutor(max_workers=settings.background_workers, thread_name_prefix="background")
         privacy = settings.privacy_guard()
         registry = ModelRegistry.discover(settings.weights_dirs)
+        metrics = Metrics()
         ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
         return cls(
             settings=settings,
             registry=registry,
-            metrics=Metrics(),
+            metrics=metrics,
             executor=executor,
             background=background,
             database=database,
@@ -80,7 +81,9 @@ class ServiceState:
                 Admission("batch jobs", settings.max_batch_jobs),
             ),
             uploads=Admission("uploads", settings.inference_capacity),
-            rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            rate_limiter=create_rate_limiter(
+                settings.rate_limit_per_minute, settings.rate_limit_burst, database, metrics.rate_limit_unavailable
+            ),
             privacy=privacy,
             desk=LostPropertyDesk(
                 registry,
