@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
-from subprocess import PIPE
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from db_backends import new_database_url
 from sqlalchemy import func, select, text
 
 from service.cli.main import main
@@ -57,34 +53,4 @@ def test_db_upgrade_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "current"]) == 0
     assert head_revision() in capsys.readouterr().out
-    assert Database(url).current_revision() == head_revision()
-
-
-# A replica's start as far as the schema goes: connect, say it is ready, upgrade on "go".
-_REPLICA = """
-import sys
-from service.storage import Database
-database = Database(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
-database.upgrade()
-"""
-
-
-def test_replicas_starting_at_once_migrate_one_after_another(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """Four processes run `Database.upgrade` on one empty PostgreSQL database at the same moment (API
-    replicas and workers started together): without the advisory lock they race to create the same
-    tables and all but one fail."""
-    url = new_database_url(request, "postgresql", tmp_path)
-    replicas = [
-        subprocess.Popen([sys.executable, "-c", _REPLICA, url], stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True)
-        for _ in range(4)
-    ]
-    for replica in replicas:
-        assert replica.stdout is not None and replica.stdout.readline() == "ready\n"
-    for replica in replicas:
-        replica.stdin.write("go\n")  # type: ignore[union-attr]
-        replica.stdin.close()  # type: ignore[union-attr]
-    failures = [replica.stderr.read() for replica in replicas if replica.wait(timeout=120) != 0]  # type: ignore[union-attr]
-    assert failures == []
     assert Database(url).current_revision() == head_revision()
