@@ -16,6 +16,7 @@ from service.admission import Overloaded
 from service.faults import classify
 from service.imaging import ImageError
 from service.privacy import AnonymiserUnavailable
+from service.storage.frame_images import FrameStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _no_anonymiser(_: Request, exc: AnonymiserUnavailable) -> JSONResponse:
         """Never an identifiable image instead: nothing was stored or returned."""
         return JSONResponse(error_body("anonymiser_unavailable", str(exc)), 503)
+
+    @app.exception_handler(FrameStoreUnavailable)
+    async def _no_frame_store(request: Request, exc: FrameStoreUnavailable) -> JSONResponse:
+        """S3 unreachable or refusing: the request's transaction rolled back, nothing was changed."""
+        return JSONResponse(error_body("frame_store_unavailable", str(exc)), 503, headers={"Retry-After": "30"})
 
     @app.exception_handler(Overloaded)
     async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
