@@ -4,8 +4,10 @@ answers 503 and loses nothing."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from gis_helpers import free_port, live_server
 from helpers import jpeg_bytes, synthetic_photo
+from review_helpers import keys, review_app, store_drive
 from s3_helpers import S3Server, StoreUnderTest, store_under_test
 from sqlalchemy import func, select, update
 
@@ -94,6 +97,22 @@ def test_a_lost_item_photo_is_served_and_deleted_with_the_item(photo_store: Stor
         assert http.delete(f"/v1/lost-items/{item['id']}").status_code == 204
         assert photo_store.stored("lost_items") == {}
         assert http.get(item["photo_url"]).status_code == 404
+
+
+def test_the_review_export_reads_the_photos_from_the_store(photo_store: StoreUnderTest, tmp_path: Path) -> None:
+    app = review_app(database_url(photo_store), tmp_path, **photo_store.settings)
+    headers = keys(app)
+    with TestClient(app) as client:
+        drive = store_drive(client, headers["inspector"])
+        confirmed = client.post(
+            f"/v1/review/detections/{drive.b}", json={"action": "confirm"}, headers=headers["inspector"]
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        export = client.get("/v1/review/export", params={"detector": "road_damage"}, headers=headers["admin"])
+        assert export.status_code == 200, export.text
+    with zipfile.ZipFile(io.BytesIO(export.content)) as zf:
+        images = [zf.read(name) for name in zf.namelist() if name.startswith("images/")]
+    assert len(images) == 1 and images[0] in photo_store.stored().values()
 
 
 @pytest.mark.parametrize("fault", ["unreachable", "no such bucket"])
