@@ -132,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("anonymiser_unavailable", str(exc)), 503)
 
     @app.exception_handler(FrameStoreUnavailable)
-    async def _no_frame_store(request: Request, exc: FrameStoreUnavailable) -> JSONResponse:
+    async def _no_frame_store(_: Request, exc: FrameStoreUnavailable) -> JSONResponse:
         """S3 unreachable or refusing: the request's transaction rolled back, nothing was changed."""
         return JSONResponse(error_body("frame_store_unavailable", str(exc)), 503, headers={"Retry-After": "30"})
 
