@@ -14,10 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.admission import Overloaded
 from service.api.security_headers import ALWAYS
-from service.faults import classify
+from service.faults import FrameStoreUnavailable, classify
 from service.imaging import ImageError
 from service.privacy import AnonymiserUnavailable
-from service.storage.frame_images import FrameStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -131,19 +130,16 @@ def install_error_handlers(app: FastAPI) -> None:
         """Never an identifiable image instead: nothing was stored or returned."""
         return JSONResponse(error_body("anonymiser_unavailable", str(exc)), 503)
 
-    @app.exception_handler(FrameStoreUnavailable)
-    async def _no_frame_store(_: Request, exc: FrameStoreUnavailable) -> JSONResponse:
-        """S3 unreachable or refusing: the request's transaction rolled back, nothing was changed."""
-        return JSONResponse(error_body("frame_store_unavailable", str(exc)), 503, headers={"Retry-After": "30"})
-
     @app.exception_handler(Overloaded)
     async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
         return JSONResponse(error_body("busy", str(exc)), 503, headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(OSError)
     @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(FrameStoreUnavailable)
     async def _fault(request: Request, exc: Exception) -> JSONResponse:
-        """Disk and database faults (service.faults) as 503/507; handled here, not re-raised as a crash."""
+        """Disk, database and frame-store faults (service.faults) as 503/507; handled here, not
+        re-raised as a crash. The request's transaction rolled back: nothing was changed."""
         fault = classify(exc)
         if fault is None:
             return _internal_error(request)

@@ -21,10 +21,6 @@ from typing import Protocol
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class FrameStoreUnavailable(Exception):
-    """The store could not be reached or refused the request; nothing was stored or deleted (503)."""
-
-
 def image_key(sha256: str) -> str:
     """The key of the photo of the upload with this sha256 (kept in the database)."""
     if not _SHA256.fullmatch(sha256):
@@ -33,7 +29,7 @@ def image_key(sha256: str) -> str:
 
 
 class FrameStore(Protocol):
-    """What the service does with stored photos. Every method raises `FrameStoreUnavailable`
+    """What the service does with stored photos. Every method raises `service.faults.FrameStoreUnavailable`
     (or, for a directory, the `OSError` of the disk) when it could not do it."""
 
     def save(self, sha256: str, jpeg: bytes) -> bool:

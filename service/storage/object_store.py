@@ -17,7 +17,8 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError, NotFoundError
 from obstore.store import S3Store
 
-from service.storage.frame_images import FrameStoreUnavailable, image_key
+from service.faults import FrameStoreUnavailable
+from service.storage.frame_images import image_key
 
 log = logging.getLogger(__name__)
 

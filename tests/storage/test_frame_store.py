@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from s3_helpers import S3Server, StoreUnderTest
 
 from service.config import Settings
-from service.storage.frame_images import DirectoryStore, FrameStoreUnavailable, image_key
+from service.faults import FrameStoreUnavailable
+from service.storage.frame_images import DirectoryStore, image_key
 from service.storage.object_store import ObjectStore
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import func, select, update
 from service.api.app import create_app
 from service.cli.main import main
 from service.config import Settings
-from service.storage.frame_images import FrameStoreUnavailable
+from service.faults import FrameStoreUnavailable
 from service.storage.models import AuditEvent, Frame, LostItem, utcnow
 
 DETECT = {"store": "true", "detectors": "tiny", "drive_id": "d1"}
@@ -54,6 +54,14 @@ def served(app: FastAPI) -> Iterator[httpx.Client]:
 def image_path(app: FastAPI, frame_id: int) -> str | None:
     with app.state.service.database.session() as session:
         return session.scalar(select(Frame.image_path).where(Frame.id == frame_id))
+
+
+def wait_for_job(client: TestClient, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while (job := client.get(f"/v1/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    return job
 
 
 def age_frames(app: FastAPI, days: float) -> None:
@@ -144,6 +152,10 @@ def test_a_store_that_cannot_be_used_answers_503_and_loses_nothing(
             assert response.status_code == 503, response.text
             assert response.json()["error"]["code"] == "frame_store_unavailable"
             assert response.headers["retry-after"] == "30"
+        batch = client.post("/v1/frames/batch", data={"drive_id": "b1"}, files=[("files", ("a.jpg", upload))] * 2)
+        assert batch.status_code == 202, batch.text
+        job = wait_for_job(client, batch.json()["job_id"])  # a fault of the store, not of the frame: the job stops
+        assert job["status"] == "failed" and job["failed"] == 2 and "frame store" in job["errors"][0], job
         with pytest.raises(FrameStoreUnavailable):
             state.apply_retention()  # rolled back (as the run at start-up was): the next run deletes it
         assert image_path(client.app, frame_id) is not None
