@@ -28,19 +28,18 @@ class ObjectStore:
     there is nothing for a sweep to clean up after a killed writer."""
 
     def __init__(self, url: str, endpoint: str = "", timeout_s: float = 10.0):
-        """`url`: s3://bucket/prefix; `endpoint`: e.g. http://minio:9000 (empty: AWS or `AWS_ENDPOINT_URL`)."""
+        """`url`: s3://bucket/prefix; `endpoint`: e.g. http://minio:9000 (empty: AWS S3)."""
         timeout = timedelta(seconds=timeout_s)
-        options = {"endpoint": endpoint} if endpoint else {}
         self.url = url
         self.store = S3Store.from_url(
             url,
+            config={"endpoint": endpoint} if endpoint else None,
             client_options={
-                "allow_http": endpoint.startswith("http://"),
+                "allow_http": endpoint.startswith("http://"),  # only for an endpoint that says so
                 "timeout": timeout,
                 "connect_timeout": timeout,
             },
             retry_config={"max_retries": 2, "retry_timeout": timeout},
-            **options,  # type: ignore[arg-type]
         )
 
     def save(self, sha256: str, jpeg: bytes) -> bool:
