@@ -25,7 +25,6 @@ from service.privacy.sources import load_anonymiser
 from service.registry.registry import ModelRegistry
 from service.retention_rules import standard_rules
 from service.storage import Database
-from service.storage.frame_images import FrameImageStore
 from service.storage.jobs import JobRepository
 from service.storage.retention import RetentionReport, run_retention
 
@@ -64,7 +63,7 @@ class ServiceState:
         privacy = settings.privacy_guard()
         registry = ModelRegistry.discover(settings.weights_dirs)
         metrics = Metrics()
-        ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
+        ingestor = FrameIngestor(database, settings.photo_store("frames"), config, privacy)
         return cls(
             settings=settings,
             registry=registry,
@@ -88,7 +87,7 @@ class ServiceState:
             desk=LostPropertyDesk(
                 registry,
                 database,
-                FrameImageStore(settings.data_dir / "lost_items"),
+                settings.photo_store("lost_items"),
                 settings.lost_property_detector,
                 timedelta(days=settings.lost_item_retention_days),
                 privacy,

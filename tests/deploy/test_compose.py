@@ -29,7 +29,7 @@ STADTBLICK = [name for name, service in SERVICES.items() if service.get("image")
 # What `docker compose up` is given in the tests; everything else takes the file's defaults.
 ENVIRONMENT = {"POSTGRES_PASSWORD": "secret"}
 # Settings that branches still under way add (the lead removes an entry when its branch lands).
-PENDING_SETTINGS = {"STADTBLICK_FRAME_STORE", "STADTBLICK_FRAME_STORE_ENDPOINT"}  # the frame store
+PENDING_SETTINGS: set[str] = set()
 PENDING_COMMANDS = {"worker": "the durable batch queue"}
 
 
