@@ -19,7 +19,7 @@ from service.privacy.sources import load_anonymiser
 from service.registry.registry import ModelRegistry
 from service.retention_rules import standard_rules
 from service.storage import Database
-from service.storage.frame_images import FrameImageStore
+from service.storage.frame_images import FrameStore
 from service.storage.retention import RetentionRule
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Runtime:
     registry: ModelRegistry
     privacy: PrivacyGuard
     ingestor: FrameIngestor
-    lost_item_photos: FrameImageStore
+    lost_item_photos: FrameStore
     batches: BatchProcessor
     queue: FrameQueue | None  # PostgreSQL: batch frames go to `stadtblick worker` processes
 
@@ -48,14 +48,14 @@ class Runtime:
         )
         privacy = settings.privacy_guard()
         registry = ModelRegistry.discover(settings.weights_dirs)
-        ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
+        ingestor = FrameIngestor(database, settings.photo_store("frames"), config, privacy)
         return cls(
             settings=settings,
             database=database,
             registry=registry,
             privacy=privacy,
             ingestor=ingestor,
-            lost_item_photos=FrameImageStore(settings.data_dir / "lost_items"),
+            lost_item_photos=settings.photo_store("lost_items"),
             batches=BatchProcessor(database, ingestor, registry, settings.image_limits()),
             queue=None if database.is_sqlite else FrameQueue(database.url),
         )

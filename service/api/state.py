@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from service.admission import Admission, Overloaded
 from service.api.metrics import Metrics
-from service.api.rate_limit import RateLimiter
+from service.api.rate_limit import RateLimiter, create_rate_limiter
 from service.config import Settings
 from service.gis.batch import BatchParams, LocalRunner, PendingFrame
 from service.gis.ingest import FrameIngestor
@@ -53,11 +53,12 @@ class ServiceState:
         executor = RequestExecutor(max_workers=settings.workers, thread_name_prefix="inference")
         background = RequestExecutor(max_workers=settings.background_workers, thread_name_prefix="background")
         ready = threading.Event()
+        metrics = Metrics()
         return cls(
             settings=settings,
             runtime=runtime,
             registry=runtime.registry,
-            metrics=Metrics(),
+            metrics=metrics,
             executor=executor,
             background=background,
             database=runtime.database,
@@ -65,7 +66,12 @@ class ServiceState:
             runner=None if runtime.queue else LocalRunner(runtime.batches, background, ready),
             batch_uploads=Admission("batch uploads", settings.max_batch_jobs),
             uploads=Admission("uploads", settings.inference_capacity),
-            rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            rate_limiter=create_rate_limiter(
+                settings.rate_limit_per_minute,
+                settings.rate_limit_burst,
+                runtime.database,
+                metrics.rate_limit_unavailable,
+            ),
             privacy=runtime.privacy,
             desk=LostPropertyDesk(
                 runtime.registry,

@@ -18,7 +18,10 @@ from service.runtime import Runtime
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="process batch jobs from the queue (PostgreSQL; docs/scaling.md)")
     p.add_argument(
-        "--concurrency", type=int, default=None, help="frames at once (default STADTBLICK_WORKER_CONCURRENCY or 1)"
+        "--concurrency",
+        type=int,
+        default=None,
+        help="frames at once (default STADTBLICK_WORKER_CONCURRENCY, else STADTBLICK_INFERENCE_WORKERS, else cores)",
     )
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=run)
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     runtime.database.upgrade()
     runtime.load_models()
-    concurrency = args.concurrency or settings.worker_concurrency
+    # Like the service's inference pool: `workers` frames at once, the cores shared out among them.
+    concurrency = args.concurrency or settings.worker_concurrency or settings.workers
     logging.getLogger(__name__).info("worker ready: %d frame(s) at once", concurrency)
     asyncio.run(runtime.queue.work(runtime.batches, concurrency, settings.worker_stalled_s))
     return 0
