@@ -24,6 +24,11 @@ from helpers import jpeg_bytes, synthetic_photo
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 40
 PARAMS = {"conf": 0.05, "max_det": 3, "detectors": "road_damage"}
+#: Tasks being run whose frame is not settled yet.
+HOLDING_UNSETTLED_FRAMES = """
+    SELECT count(*) FROM procrastinate_jobs task JOIN staged_frames frame
+      ON frame.job_id = task.args->>'job_id' AND frame.seq = (task.args->>'seq')::int
+    WHERE task.status = 'doing' AND frame.outcome IS NULL"""
 STALLED_S = 4  # the workers' heartbeat timeout: a killed worker's frame is taken up after this
 
 
@@ -158,13 +163,14 @@ def test_a_killed_worker_loses_nothing_and_a_restarted_replica_fails_no_job(
     def processed() -> int:
         return scalar("SELECT processed FROM jobs WHERE id = %s", job_id)  # type: ignore[return-value]
 
-    # Kill one worker while both hold a frame (each works one at a time) and more frames wait.
+    # Kill one worker while both hold a frame not yet settled (each works one at a time) and more
+    # frames wait: the job cannot finish unless the survivor takes up the victim's frame.
     victim, survivor = workers
     wait_until(lambda: processed() >= 8, "the first frames", processes)
     while True:
         for w in workers:
             w.signal(signal.SIGSTOP)  # frozen: what the database shows now stays true
-        busy = scalar("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+        busy = scalar(HOLDING_UNSETTLED_FRAMES)
         remaining = scalar("SELECT count(*) FROM staged_frames WHERE job_id = %s AND outcome IS NULL", job_id)
         if busy == 2 and remaining >= 3:
             victim.signal(signal.SIGKILL)
