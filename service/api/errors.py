@@ -13,7 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.admission import Overloaded
-from service.faults import classify
+from service.api.security_headers import ALWAYS
+from service.faults import FrameStoreUnavailable, classify
 from service.imaging import ImageError
 from service.privacy import AnonymiserUnavailable
 
@@ -135,8 +136,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OSError)
     @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(FrameStoreUnavailable)
     async def _fault(request: Request, exc: Exception) -> JSONResponse:
-        """Disk and database faults (service.faults) as 503/507; handled here, not re-raised as a crash."""
+        """Disk, database and frame-store faults (service.faults) as 503/507; handled here, not
+        re-raised as a crash. The request's transaction rolled back: nothing was changed."""
         fault = classify(exc)
         if fault is None:
             return _internal_error(request)
@@ -150,5 +153,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _internal_error(request: Request) -> JSONResponse:
+    """The 500 answer. Starlette sends it from outside every middleware, so it carries the
+    security headers itself."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(error_body("internal_error", "internal server error; see the service log"), 500)
+    headers = {name.decode(): value.decode() for name, value in ALWAYS}
+    return JSONResponse(
+        error_body("internal_error", "internal server error; see the service log"), 500, headers=headers
+    )
