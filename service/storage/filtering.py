@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Boolean, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -89,7 +89,10 @@ class _BoxFilter(ColumnElement[bool]):
     inherit_cache = True
     type = Boolean()
     _is_implicitly_boolean = True  # a condition as it stands: no "= 1" on SQLite
-    _traverse_internals = [("exact", InternalTraversal.dp_clauseelement), ("indexed", InternalTraversal.dp_clauseelement)]
+    _traverse_internals: ClassVar = [
+        ("exact", InternalTraversal.dp_clauseelement),
+        ("indexed", InternalTraversal.dp_clauseelement),
+    ]
 
     def __init__(self, exact: ColumnElement[bool], indexed: ColumnElement[bool]):
         self.exact = exact
