@@ -1,0 +1,168 @@
+"""`python -m bench.bbox_query`: bbox query latency on many synthetic detections in PostGIS,
+with the GiST index (migration 0006) and without any spatial index.
+
+Stores `--rows` detections (default 1 million; ten per frame, frames spread uniformly over
+Germany's bounding box) with `generate_series` in one statement, at schema revision 0005, then
+times migration 0006 on them (the generated geometry columns and their GiST indexes). Each
+query is the service's own storage call for an OGC or GeoJSON request
+(`service.storage.frames.find_detections`: number matched plus the first page of 10) for a
+random city-sized box (about 17 x 17 km), p50/p95 over `--queries` boxes. The same boxes then
+run with the GiST index dropped (the planner falls back to the B-tree on (lon, lat) that SQLite
+uses too) and with that dropped as well (a sequential scan).
+
+Without `--database-url` the script starts a throwaway PostgreSQL server (initdb in a temporary
+folder, the test suite's helper; needs Debian's postgresql and postgresql-15-postgis-3); with
+it, give an EMPTY database on a server with PostGIS: the script fills it and drops its indexes.
+Prints a Markdown table (docs/scaling.md, "## PostGIS").
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, text
+
+from bench.machine import machine_info
+from bench.timing import Stats, summarize
+from service.geo.boxes import GeoBox
+from service.storage import Database
+from service.storage.filtering import FeatureQuery
+from service.storage.frames import find_detections
+
+REPO = Path(__file__).resolve().parents[1]
+REGION = GeoBox(5.9, 47.3, 15.0, 55.1)  # Germany's bounding box
+CITY_DEG = (0.25, 0.15)  # lon, lat: about 17 x 17 km at 51° N
+PER_FRAME = 10
+
+_FRAMES = """
+INSERT INTO frames (drive_id, sha256, received_at, captured_at, lon, lat, width, height)
+SELECT 'bench-' || (g / 1000), lpad(to_hex(g), 64, '0'), now(), now(),
+       :west + random() * (:east - :west), :south + random() * (:north - :south), 1920, 1080
+FROM generate_series(1, :frames) AS g
+"""
+_DETECTIONS = """
+INSERT INTO detections (frame_id, key, detector, detector_version, class_name, confidence,
+                        x1, y1, x2, y2, area_fraction, lon, lat, position_method)
+SELECT f.id, 'b' || f.id || '_' || k, 'road_damage', 'bench', 'pothole', random(),
+       0, 0, 10, 10, 0.001, f.lon + (random() - 0.5) * 0.0006, f.lat + (random() - 0.5) * 0.0004, 'projected'
+FROM frames AS f CROSS JOIN generate_series(1, :per_frame) AS k
+"""
+
+
+def fill(connection: Connection, rows: int, seed: float = 0.25) -> None:
+    """`rows` synthetic detections (rounded up to whole frames of ten) in REGION, reproducibly."""
+    connection.execute(text("SELECT setseed(:seed)"), {"seed": seed})
+    region = {"west": REGION.min_lon, "east": REGION.max_lon, "south": REGION.min_lat, "north": REGION.max_lat}
+    connection.execute(text(_FRAMES), {**region, "frames": -(-rows // PER_FRAME)})
+    connection.execute(text(_DETECTIONS), {"per_frame": PER_FRAME})
+    connection.exec_driver_sql("ANALYZE frames")
+    connection.exec_driver_sql("ANALYZE detections")
+
+
+def city_boxes(count: int, seed: int = 25) -> list[GeoBox]:
+    """Random city-sized boxes inside REGION."""
+    rng = random.Random(seed)
+    width, height = CITY_DEG
+    boxes = []
+    for _ in range(count):
+        west = rng.uniform(REGION.min_lon, REGION.max_lon - width)
+        south = rng.uniform(REGION.min_lat, REGION.max_lat - height)
+        boxes.append(GeoBox(west, south, west + width, south + height))
+    return boxes
+
+
+@contextmanager
+def scratch_database(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    sys.path.insert(0, str(REPO / "tests"))
+    from db_backends import PostgresServer  # the test suite's throwaway server (initdb, pg_ctl)
+
+    server = PostgresServer().start()
+    try:
+        yield server.create_database()
+    finally:
+        server.stop()
+
+
+def measure(db: Database, boxes: list[GeoBox], warmup: int) -> tuple[Stats, float]:
+    """Latency of the service's detection query per box, and the mean number matched."""
+    matched: list[int] = []
+    seconds: list[float] = []
+    for i, box in enumerate(boxes[:warmup] + boxes):
+        start = time.perf_counter()
+        with db.session() as session:
+            count, _ = find_detections(session, FeatureQuery(bbox=box, limit=10))
+        if i >= warmup:
+            seconds.append(time.perf_counter() - start)
+            matched.append(count)
+    return summarize(seconds), sum(matched) / len(matched)
+
+
+def timed(step: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def run(args: argparse.Namespace) -> str:
+    machine = machine_info()
+    boxes = city_boxes(args.queries)
+    with scratch_database(args.database_url) as url:
+        db = Database(url)
+        db.upgrade("0005")
+        with db.engine.begin() as connection:
+            insert_s = timed(lambda: fill(connection, args.rows))
+        migrate_s = timed(db.upgrade)
+        with db.engine.connect() as connection:
+            rows = connection.exec_driver_sql("SELECT count(*) FROM detections").scalar_one()
+            versions = "SELECT postgis_lib_version(), current_setting('server_version')"
+            version = connection.exec_driver_sql(versions).one()
+        results = {"PostGIS GiST index (`&&`, then the exact lat/lon test)": measure(db, boxes, args.warmup)}
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP INDEX ix_detections_geom")
+            connection.exec_driver_sql("ANALYZE detections")
+        results["no spatial index: B-tree on (lon, lat), as SQLite has"] = measure(db, boxes, args.warmup)
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP INDEX ix_detections_position")
+            connection.exec_driver_sql("ANALYZE detections")
+        results["no index on the position at all (sequential scan)"] = measure(db, boxes, args.warmup)
+        db.dispose()
+    lines = [
+        f"{rows:,} detections ({rows // PER_FRAME:,} frames) in {REGION}; PostgreSQL {version[1]}, "
+        f"PostGIS {version[0]}; {machine['cpu_model']}, {machine['usable_cores']} usable cores, "
+        f"load average at start {machine['load_average_at_start']}.",
+        f"Bulk insert {insert_s:.1f} s; migration 0006 on these rows (generated columns and GiST indexes "
+        f"of frames and detections) {migrate_s:.1f} s.",
+        "",
+        f"| {args.queries} city-sized boxes ({CITY_DEG[0]}° x {CITY_DEG[1]}°) | p50 ms | p95 ms | matched (mean) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, (stats, mean_matched) in results.items():
+        lines.append(f"| {name} | {stats.p50_ms:.2f} | {stats.p95_ms:.2f} | {mean_matched:.0f} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.bbox_query", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=1_000_000, help="synthetic detections (default 1,000,000)")
+    p.add_argument("--queries", type=int, default=300, help="random city-sized boxes per variant (default 300)")
+    p.add_argument("--warmup", type=int, default=20, help="untimed queries first, per variant (default 20)")
+    p.add_argument("--database-url", help="an EMPTY PostgreSQL database with PostGIS (default: a throwaway server)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    print(run(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
