@@ -11,7 +11,7 @@ from db_backends import PostgresServer
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from bench.bbox_query import city_boxes, fill
+from bench.bbox_query import city_boxes, fill, parse_args, run
 from service.geo.boxes import GeoBox
 from service.storage import Database
 from service.storage.database import alembic_config
@@ -91,3 +91,12 @@ def test_bbox_queries_use_the_gist_index(postgres_server: PostgresServer) -> Non
         plan = _plan(db, box)
         assert "ix_detections_geom" in plan, plan
     db.dispose()
+
+
+def test_the_benchmark_runs(postgres_server: PostgresServer) -> None:
+    """bench/bbox_query.py at a tiny size: it fills, migrates, drops the indexes and reports."""
+    url = postgres_server.create_database(template="template0")
+    table = run(parse_args(["--rows", "200", "--queries", "3", "--warmup", "1", "--database-url", url]))
+    assert "200 detections" in table and table.count("\n| ") == 5, table  # header, rule, three variants
+    with pytest.raises(SystemExit, match="empty database"):
+        run(parse_args(["--rows", "200", "--queries", "3", "--database-url", url]))
