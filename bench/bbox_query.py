@@ -2,19 +2,20 @@
 with the GiST index (migration 0006) and without any spatial index.
 
 Stores `--rows` detections (default 1 million; ten per frame, frames spread uniformly over
-Germany's bounding box) with `generate_series` in one statement, at schema revision 0005, then
+Germany's bounding box) with `generate_series` in two statements, at schema revision 0005, then
 times migration 0006 on them (the generated geometry columns and their GiST indexes). Each
 query is the service's own storage call for an OGC or GeoJSON request
 (`service.storage.frames.find_detections`: number matched plus the first page of 10, as ORM
 objects with their frames) for a random city-sized box (about 17 x 17 km), p50/p95 over
 `--queries` boxes; and, to show what the index itself changes, the count(*) of that same
-query alone. The same boxes then
-run with the GiST index dropped (the planner falls back to the B-tree on (lon, lat) that SQLite
-uses too) and with that dropped as well (a sequential scan).
+query alone. Box by box, the same query also runs with the GiST index dropped (the planner
+falls back to the B-tree on (lon, lat) that SQLite uses too) and with that dropped as well (a
+sequential scan, on every sixth box: it takes about a second): each drop happens in the query's
+transaction and is rolled back, so the variants take turns under the same background load.
 
 Without `--database-url` the script starts a throwaway PostgreSQL server (initdb in a temporary
 folder, the test suite's helper; needs Debian's postgresql and postgresql-15-postgis-3); with
-it, give an EMPTY database on a server with PostGIS: the script fills it and drops its indexes.
+it, give an EMPTY database on a server with PostGIS: the script fills it with the synthetic rows.
 Prints a Markdown table (docs/scaling.md, "## PostGIS").
 """
 
@@ -26,13 +27,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.orm import Session
 
 from bench.machine import machine_info
-from bench.timing import Stats, summarize
+from bench.timing import summarize
 from service.geo.boxes import GeoBox
 from service.storage import Database
 from service.storage.filtering import FeatureQuery
@@ -96,30 +98,62 @@ def scratch_database(url: str | None) -> Iterator[str]:
 
 
 @dataclass(frozen=True)
-class Result:
-    service: Stats  # the service's storage call: count + first page, ORM objects with their frames
-    sql: Stats  # the count(*) of the same query alone: what the index changes
-    matched: float
+class Variant:
+    name: str
+    dropped: tuple[str, ...]  # indexes dropped for the query (in its transaction, rolled back)
+    every: int = 1  # measured on every n-th box only
 
 
-def measure(db: Database, boxes: list[GeoBox], warmup: int) -> Result:
-    """Per box, the service's detection query and its SQL count alone, after `warmup` boxes."""
-    service: list[float] = []
-    sql: list[float] = []
-    matched: list[int] = []
-    for i, box in enumerate(boxes[:warmup] + boxes):
-        query = FeatureQuery(bbox=box, limit=10)
-        start = time.perf_counter()
-        with db.session() as session:
-            count, _ = find_detections(session, query)
-        middle = time.perf_counter()
-        with db.engine.connect() as connection:
+VARIANTS = (
+    Variant("PostGIS GiST index (`&&`, then the exact lat/lon test)", ()),
+    Variant("no spatial index: B-tree on (lon, lat), as SQLite has", ("ix_detections_geom",)),
+    Variant(
+        "no index on the position (sequential scan; every 6th box)", ("ix_detections_geom", "ix_detections_position"), 6
+    ),
+)
+
+
+@dataclass
+class Samples:
+    service: list[float] = field(default_factory=list)  # the storage call: count + first page as ORM objects
+    sql: list[float] = field(default_factory=list)  # the count(*) of the same query alone: what the index changes
+    matched: list[int] = field(default_factory=list)
+
+
+def query_once(db: Database, variant: Variant, box: GeoBox) -> tuple[float, float, int]:
+    """(service call s, count SQL s, matched) for one box, the variant's indexes dropped in a
+    transaction that is rolled back: the variants take turns on the same table."""
+    query = FeatureQuery(bbox=box, limit=10)
+    with db.engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            for index in variant.dropped:
+                connection.exec_driver_sql(f"DROP INDEX {index}")  # names from VARIANTS, not input
+            start = time.perf_counter()
+            with Session(bind=connection) as session:
+                count, _ = find_detections(session, query)
+            middle = time.perf_counter()
             connection.execute(select(func.count()).select_from(detections_query(query).subquery())).scalar_one()
-        if i >= warmup:
-            service.append(middle - start)
-            sql.append(time.perf_counter() - middle)
-            matched.append(count)
-    return Result(summarize(service), summarize(sql), sum(matched) / len(matched))
+            return middle - start, time.perf_counter() - middle, count
+        finally:
+            transaction.rollback()
+
+
+def measure(db: Database, boxes: list[GeoBox], warmup: int) -> dict[Variant, Samples]:
+    """The variants interleaved box by box, so that each sees the same background load."""
+    samples = {variant: Samples() for variant in VARIANTS}
+    for i, box in enumerate(boxes[:warmup]):
+        for variant in VARIANTS:
+            if i % variant.every == 0:
+                query_once(db, variant, box)
+    for i, box in enumerate(boxes):
+        for variant in VARIANTS:
+            if i % variant.every == 0:
+                service_s, sql_s, count = query_once(db, variant, box)
+                samples[variant].service.append(service_s)
+                samples[variant].sql.append(sql_s)
+                samples[variant].matched.append(count)
+    return samples
 
 
 def timed(step: Callable[[], None]) -> float:
@@ -134,7 +168,7 @@ def run(args: argparse.Namespace) -> str:
     with scratch_database(args.database_url) as url:
         db = Database(url)
         if db.current_revision() is not None:
-            raise SystemExit("bench.bbox_query fills and drops indexes: give it an empty database")
+            raise SystemExit("bench.bbox_query fills the database with synthetic rows: give it an empty database")
         db.upgrade("0005")
         with db.engine.begin() as connection:
             insert_s = timed(lambda: fill(connection, args.rows))
@@ -143,15 +177,7 @@ def run(args: argparse.Namespace) -> str:
             rows = connection.exec_driver_sql("SELECT count(*) FROM detections").scalar_one()
             versions = "SELECT postgis_lib_version(), current_setting('server_version')"
             version = connection.exec_driver_sql(versions).one()
-        results = {"PostGIS GiST index (`&&`, then the exact lat/lon test)": measure(db, boxes, args.warmup)}
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql("DROP INDEX ix_detections_geom")
-            connection.exec_driver_sql("ANALYZE detections")
-        results["no spatial index: B-tree on (lon, lat), as SQLite has"] = measure(db, boxes, args.warmup)
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql("DROP INDEX ix_detections_position")
-            connection.exec_driver_sql("ANALYZE detections")
-        results["no index on the position at all (sequential scan)"] = measure(db, boxes, args.warmup)
+        results = measure(db, boxes, args.warmup)
         db.dispose()
     lines = [
         f"{rows:,} detections ({rows // PER_FRAME:,} frames) uniform in lon {REGION.min_lon}..{REGION.max_lon}, "
@@ -165,10 +191,11 @@ def run(args: argparse.Namespace) -> str:
         "| count(*) SQL p50 ms | p95 ms | matched (mean) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, r in results.items():
+    for variant, samples in results.items():
+        service, sql = summarize(samples.service), summarize(samples.sql)
         lines.append(
-            f"| {name} | {r.service.p50_ms:.2f} | {r.service.p95_ms:.2f} | {r.sql.p50_ms:.2f} | {r.sql.p95_ms:.2f} "
-            f"| {r.matched:.0f} |"
+            f"| {variant.name} | {service.p50_ms:.2f} | {service.p95_ms:.2f} | {sql.p50_ms:.2f} | {sql.p95_ms:.2f} "
+            f"| {sum(samples.matched) / len(samples.matched):.0f} |"
         )
     return "\n".join(lines)
 
