@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.admission import Overloaded
+from service.api.security_headers import ALWAYS
 from service.faults import classify
 from service.imaging import ImageError
 from service.privacy import AnonymiserUnavailable
@@ -150,5 +151,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _internal_error(request: Request) -> JSONResponse:
+    """The 500 answer. Starlette sends it from outside every middleware, so it carries the
+    security headers itself."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(error_body("internal_error", "internal server error; see the service log"), 500)
+    headers = {name.decode(): value.decode() for name, value in ALWAYS}
+    return JSONResponse(
+        error_body("internal_error", "internal server error; see the service log"), 500, headers=headers
+    )

@@ -19,10 +19,10 @@ from service.edge.events import (
     CROPS_DIR,
     FRAMES_DIR,
     GEOJSON_FILE,
+    JPEG_QUALITY,
     crop,
     event_id,
     feature,
-    jpeg,
     upload_fields,
     write_atomic,
     write_geojson,
@@ -35,6 +35,7 @@ from service.geo.ground_position import CameraModel, estimate
 from service.inference import OnnxDetector
 from service.inference.detections import LABEL_DE, LABEL_EN
 from service.privacy import Anonymiser
+from service.privacy.jpeg import clean_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,8 @@ class DriveRecorder:
         # the whole frame, then the crop from it: a face cut by the crop border is still found
         pixels = track.best.pixels
         frame = self.anonymiser.anonymise(pixels).pixels if self.anonymiser else pixels
-        write_atomic(self.out_dir / FRAMES_DIR / f"{eid}.jpg", jpeg(frame))
-        write_atomic(self.out_dir / CROPS_DIR / f"{eid}.jpg", jpeg(crop(frame, track.best.xyxy)))
+        write_atomic(self.out_dir / FRAMES_DIR / f"{eid}.jpg", clean_jpeg(frame, JPEG_QUALITY))
+        write_atomic(self.out_dir / CROPS_DIR / f"{eid}.jpg", clean_jpeg(crop(frame, track.best.xyxy), JPEG_QUALITY))
         self.outbox.add(
             eid,
             self.drive_id,

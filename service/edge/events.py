@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from service.edge.tracker import Track
@@ -35,14 +34,6 @@ def crop(rgb: np.ndarray, xyxy: tuple[float, float, float, float], margin: float
     left, top = max(int(x1 - mx), 0), max(int(y1 - my), 0)
     right, bottom = min(int(np.ceil(x2 + mx)), w), min(int(np.ceil(y2 + my)), h)
     return rgb[top : max(bottom, top + 1), left : max(right, left + 1)]
-
-
-def jpeg(rgb: np.ndarray) -> bytes:
-    """A JPEG with no metadata at all (OpenCV writes no EXIF)."""
-    ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buffer.tobytes()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

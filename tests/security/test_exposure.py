@@ -87,6 +87,20 @@ def test_pages_and_answers_carry_security_headers(tmp_path: Path) -> None:
         assert "content-security-policy" not in client.get("/healthz").headers  # only pages load anything
 
 
+def test_an_unexpected_error_answers_json_500_with_the_security_headers(tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    app = create_app(Settings(weights_dir=str(tmp_path / "weights"), data_dir=tmp_path / "data"))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-frame-options"] == "DENY"
+
+
 def test_links_never_follow_the_host_header(tmp_path: Path) -> None:
     (tmp_path / "weights").mkdir()
     forged = {"Host": "evil.example"}
