@@ -97,6 +97,6 @@ def test_the_benchmark_runs(postgres_server: PostgresServer) -> None:
     """bench/bbox_query.py at a tiny size: it fills, migrates, drops the indexes and reports."""
     url = postgres_server.create_database(template="template0")
     table = run(parse_args(["--rows", "200", "--queries", "3", "--warmup", "1", "--database-url", url]))
-    assert "200 detections" in table and table.count("\n| ") == 5, table  # header, rule, three variants
+    assert "200 detections" in table and table.count("\n| ") == 8, table  # header, rule, two shapes x three variants
     with pytest.raises(SystemExit, match="empty database"):
         run(parse_args(["--rows", "200", "--queries", "3", "--database-url", url]))
