@@ -59,7 +59,7 @@ class Base(DeclarativeBase):
     pass
 
 
-#: Marks (in `info`) the columns and indexes that exist on PostgreSQL only: migrations/env.py
+#: Marks (in `info`) the columns and indexes that exist on PostgreSQL only: database.schema_objects
 #: leaves them out when it compares the models with a SQLite database.
 POSTGRESQL_ONLY = "postgresql_only"
 SRID = 4326  # WGS84 lon/lat, the CRS of every stored position
