@@ -1,6 +1,7 @@
 """Service settings from environment variables (prefix STADTBLICK_), with embedded defaults.
 
 The defaults run everything on a laptop: the shipped `weights/` folder, a local data folder.
+Several replicas share a database (`database_url`) and a frame store (`frame_store`; docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from service.geo.ground_position import CameraModel
 from service.gis import GRAFFITI, ROAD_DAMAGE
 from service.imaging import JPEG_MAX_SIDE, ImageLimits
 from service.privacy import AnonymiseConfig, PrivacyGuard
+from service.storage.frame_images import DirectoryStore, FrameStore
+from service.storage.object_store import ObjectStore
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 MULTIPART_FRAMING = 64 * 1024  # boundaries and part headers around an uploaded file
@@ -110,6 +113,15 @@ class Settings(BaseSettings):
     )
     lost_item_retention_days: float = Field(183.0, gt=0, description="retain_until = found_at + this (≈ 6 months)")
     retention_interval_s: float = Field(3600.0, gt=0, description="How often the service deletes expired images")
+    frame_store: str = Field(
+        "",
+        pattern=r"^(s3://[^/]+.*|[^:]*)$",
+        description="Where stored photos live: empty (data_dir), a directory all replicas mount, or s3://bucket/prefix",
+    )
+    frame_store_endpoint: str = Field(
+        "", description="S3 endpoint URL, e.g. http://minio:9000 for MinIO; empty: AWS (credentials: AWS_* variables)"
+    )
+    frame_store_timeout_s: float = Field(10.0, gt=0, description="An S3 request that takes longer fails (503)")
 
     @property
     def weights_dirs(self) -> list[Path]:
@@ -191,6 +203,13 @@ class Settings(BaseSettings):
 
     def privacy_guard(self) -> PrivacyGuard:
         return PrivacyGuard(required=self.require_anonymisation, classes=frozenset(self.anonymise_classes))
+
+    def photo_store(self, kind: Literal["frames", "lost_items"]) -> FrameStore:
+        """The store of one kind of photo: the folder `kind` in the directory, or the prefix `kind/` in the bucket."""
+        if self.frame_store.startswith("s3://"):
+            url = f"{self.frame_store.rstrip('/')}/{kind}"
+            return ObjectStore(url, self.frame_store_endpoint, self.frame_store_timeout_s)
+        return DirectoryStore(Path(self.frame_store or self.data_dir) / kind)
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'stadtblick.db').resolve()}"

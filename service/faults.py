@@ -1,5 +1,5 @@
-"""Infrastructure faults (full disk, read-only or locked database, unreachable database) in words
-a client and an operator can act on, instead of an anonymous 500.
+"""Infrastructure faults (full disk, read-only or locked database, unreachable database or frame
+store) in words a client and an operator can act on, instead of an anonymous 500.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _STORAGE_DENIED = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
+class FrameStoreUnavailable(Exception):
+    """The frame store (S3) could not be reached or refused the request; nothing was stored or deleted."""
+
+
 @dataclass(frozen=True)
 class Fault:
     status: int
@@ -23,6 +27,8 @@ class Fault:
 
 def classify(exc: BaseException) -> Fault | None:
     """The fault behind an exception, or None for a plain bug."""
+    if isinstance(exc, FrameStoreUnavailable):
+        return Fault(503, "frame_store_unavailable", str(exc), 30)
     if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
         return Fault(507, "insufficient_storage", "the service's storage is full; nothing was stored")
     if isinstance(exc, OSError) and exc.errno in _STORAGE_DENIED:

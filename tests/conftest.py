@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from db_backends import BACKENDS, PostgresServer, PostgresUnavailable, new_database_url
 from helpers import TINY_INPUT, export_tiny, write_detector
+from s3_helpers import STORES, S3Server, StoreUnderTest, store_under_test
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,6 +23,7 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     patch = pytest.MonkeyPatch()
     patch.setenv("STADTBLICK_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     patch.delenv("STADTBLICK_DATABASE_URL", raising=False)
+    patch.delenv("STADTBLICK_FRAME_STORE", raising=False)  # photos in the data folder unless a test says otherwise
     patch.setenv("STADTBLICK_AUTH", "disabled")
     # Storing without a complete anonymiser (faces and plates) is refused by default: the tests of
     # other features store frames of synthetic scenes, so they say explicitly that this is allowed.
@@ -70,3 +72,30 @@ def postgres_server() -> Iterator[PostgresServer]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database on each backend the service supports."""
     return new_database_url(request, request.param, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 HTTP API (moto's server) on a free loopback port, with test credentials in the
+    standard AWS variables, where the S3 frame store (obstore) reads them."""
+    from moto.server import ThreadedMotoServer
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    patch.setenv("AWS_REGION", "us-east-1")
+    patch.delenv("AWS_SESSION_TOKEN", raising=False)
+    patch.delenv("AWS_ENDPOINT_URL", raising=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield S3Server(f"http://{host}:{port}")
+    server.stop()
+    patch.undo()
+
+
+@pytest.fixture(params=STORES)
+def photo_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUnderTest:
+    """The frame store on each backend: the data folder, and a fresh bucket in a real S3 API."""
+    s3 = request.getfixturevalue("s3_server") if request.param == "s3" else None
+    return store_under_test(request.param, tmp_path / "data", s3)

@@ -24,20 +24,16 @@ SQUARE = (128, 160, 192, 224)  # a window of the square detector, in 320x240 fra
 STEP_M = 60.0  # one frame every 60 m: each frame starts a new graded segment
 
 
-def review_app(database_url: str, folder: Path) -> FastAPI:
-    """Keys required (as in production); `road_damage` is the square detector."""
+def review_app(database_url: str, folder: Path, **settings: object) -> FastAPI:
+    """Keys required (as in production); `road_damage` is the square detector; `settings` change others."""
     weights = folder / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     write_square_detector(weights, "road_damage", CLASSES)
-    settings = Settings(
-        auth="required",
-        weights_dir=str(weights),
-        data_dir=folder / "data",
-        database_url=database_url,
-        inference_workers=1,
-        rate_limit_per_minute=0,
+    defaults: dict[str, object] = {"data_dir": folder / "data", "inference_workers": 1, "rate_limit_per_minute": 0}
+    service_settings = Settings(
+        auth="required", weights_dir=str(weights), database_url=database_url, **{**defaults, **settings}
     )
-    app = create_app(settings, load_in_background=False)
+    app = create_app(service_settings, load_in_background=False)
     app.state.service.open_storage()
     return app
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.admission import Overloaded
 from service.api.security_headers import ALWAYS
-from service.faults import classify
+from service.faults import FrameStoreUnavailable, classify
 from service.imaging import ImageError
 from service.privacy import AnonymiserUnavailable
 
@@ -136,8 +136,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OSError)
     @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(FrameStoreUnavailable)
     async def _fault(request: Request, exc: Exception) -> JSONResponse:
-        """Disk and database faults (service.faults) as 503/507; handled here, not re-raised as a crash."""
+        """Disk, database and frame-store faults (service.faults) as 503/507; handled here, not
+        re-raised as a crash. The request's transaction rolled back: nothing was changed."""
         fault = classify(exc)
         if fault is None:
             return _internal_error(request)

@@ -25,6 +25,11 @@ class Metrics:
         )
         self.images = Counter("stadtblick_images", "Images processed", registry=self.registry)
         self.models_loaded = Gauge("stadtblick_models_loaded", "Detectors ready to serve", registry=self.registry)
+        self.rate_limit_unavailable = Counter(
+            "stadtblick_rate_limit_unavailable",
+            "Requests let through without a rate limit: the shared buckets in PostgreSQL could not be read",
+            registry=self.registry,
+        )
 
     def observe(self, run: ImageRun) -> None:
         """Count an analysed image: its inference time and detections per detector and class."""

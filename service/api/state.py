@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from service.admission import Admission
 from service.api.metrics import Metrics
-from service.api.rate_limit import RateLimiter
+from service.api.rate_limit import RateLimiter, create_rate_limiter
 from service.config import Settings
 from service.gis.batch import BatchRunner
 from service.gis.ingest import FrameIngestor, IngestConfig
@@ -25,7 +25,6 @@ from service.privacy.sources import load_anonymiser
 from service.registry.registry import ModelRegistry
 from service.retention_rules import standard_rules
 from service.storage import Database
-from service.storage.frame_images import FrameImageStore
 from service.storage.jobs import JobRepository
 from service.storage.retention import RetentionReport, run_retention
 
@@ -63,11 +62,12 @@ class ServiceState:
         background = RequestExecutor(max_workers=settings.background_workers, thread_name_prefix="background")
         privacy = settings.privacy_guard()
         registry = ModelRegistry.discover(settings.weights_dirs)
-        ingestor = FrameIngestor(database, FrameImageStore(settings.data_dir / "frames"), config, privacy)
+        metrics = Metrics()
+        ingestor = FrameIngestor(database, settings.photo_store("frames"), config, privacy)
         return cls(
             settings=settings,
             registry=registry,
-            metrics=Metrics(),
+            metrics=metrics,
             executor=executor,
             background=background,
             database=database,
@@ -80,12 +80,14 @@ class ServiceState:
                 Admission("batch jobs", settings.max_batch_jobs),
             ),
             uploads=Admission("uploads", settings.inference_capacity),
-            rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            rate_limiter=create_rate_limiter(
+                settings.rate_limit_per_minute, settings.rate_limit_burst, database, metrics.rate_limit_unavailable
+            ),
             privacy=privacy,
             desk=LostPropertyDesk(
                 registry,
                 database,
-                FrameImageStore(settings.data_dir / "lost_items"),
+                settings.photo_store("lost_items"),
                 settings.lost_property_detector,
                 timedelta(days=settings.lost_item_retention_days),
                 privacy,

@@ -12,7 +12,6 @@ import json
 from service.config import Settings
 from service.retention_rules import standard_rules
 from service.storage import Database
-from service.storage.frame_images import FrameImageStore
 from service.storage.retention import run_retention
 
 
@@ -29,9 +28,7 @@ def run_now(args: argparse.Namespace) -> int:
     db = Database(settings.resolved_database_url())
     db.upgrade()
     rules = standard_rules(
-        FrameImageStore(settings.data_dir / "frames"),
-        settings.retention_frames_days,
-        FrameImageStore(settings.data_dir / "lost_items"),
+        settings.photo_store("frames"), settings.retention_frames_days, settings.photo_store("lost_items")
     )
     report = run_retention(db, rules, dry_run=args.dry_run)
     verb = "would delete" if report.dry_run else "deleted"

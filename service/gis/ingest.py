@@ -20,7 +20,7 @@ from service.privacy import PrivacyGuard
 from service.review_status import REJECTED, UNREVIEWED
 from service.storage import Database, audit
 from service.storage.damages import DamageRepository
-from service.storage.frame_images import FrameImageStore
+from service.storage.frame_images import FrameStore, image_key
 from service.storage.frames import FrameRepository
 from service.storage.models import DamageRecord, DetectionRecord, Frame, RoadSegment, utcnow
 from service.storage.segments import SegmentRepository
@@ -84,9 +84,7 @@ class IngestResult:
 
 
 class FrameIngestor:
-    def __init__(
-        self, db: Database, images: FrameImageStore, config: IngestConfig, privacy: PrivacyGuard | None = None
-    ):
+    def __init__(self, db: Database, images: FrameStore, config: IngestConfig, privacy: PrivacyGuard | None = None):
         self.db, self.images, self.config = db, images, config
         self.privacy = privacy or PrivacyGuard()  # by default nothing is stored without a full anonymiser
 
@@ -120,7 +118,7 @@ class FrameIngestor:
                         position_source=source,
                         width=run.image.width,
                         height=run.image.height,
-                        image_path=self.images.relative(run.sha256),
+                        image_path=image_key(run.sha256),
                         uploaded_by=context.uploader_name,
                     )
                 )
@@ -133,7 +131,7 @@ class FrameIngestor:
                 return _result(frame, duplicate=False)
         except BaseException:
             if written:  # the commit failed after the file was written: no record refers to it
-                self.images.discard(run.sha256)
+                self.images.delete(image_key(run.sha256))
             raise
 
     def regrade(self, drive_id: str) -> None:

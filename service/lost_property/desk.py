@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from service.pipeline import decode_upload
 from service.privacy import PrivacyGuard
 from service.registry.registry import ModelRegistry
 from service.storage import Database, audit
-from service.storage.frame_images import FrameImageStore
+from service.storage.frame_images import FrameStore, image_key
 from service.storage.lost_items import LostItemQuery, LostItemRepository
 from service.storage.models import LostItem, utcnow
 from service.times import LATEST
@@ -70,7 +69,7 @@ DESK_MIN_CONFIDENCE = 0.05
 class LostPropertyDesk:
     registry: ModelRegistry
     database: Database
-    photos: FrameImageStore
+    photos: FrameStore
     detector_name: str
     retention: timedelta
     privacy: PrivacyGuard  # photos are kept only as it allows
@@ -139,7 +138,7 @@ class LostPropertyDesk:
                         retain_until=self._retain_until(found_at),
                         created_by=by.name,
                         sha256=rec.sha256,
-                        photo_path=FrameImageStore.relative(rec.sha256),
+                        photo_path=image_key(rec.sha256),
                         embedding_kind=rec.embedding_kind,
                         embedding=rec.embedding.astype(np.float32).tobytes(),
                     )
@@ -149,7 +148,7 @@ class LostPropertyDesk:
                 out = self.item_out(item)
         except BaseException:
             if wrote:
-                self.photos.discard(rec.sha256)
+                self.photos.delete(image_key(rec.sha256))
             raise
         return out
 
@@ -208,18 +207,18 @@ class LostPropertyDesk:
             session.flush()
             audit.record(session, by, audit.DELETE, f"lost_item:{item_id}")
             if path and not repo.photo_in_use(path):  # before the commit, as retention does
-                self.photos.path(path).unlink(missing_ok=True)
+                self.photos.delete(path)
         return True
 
-    def photo(self, item_id: int, by: Principal) -> Path | None:
-        """The path of the item's stored photo (audited before it is sent), or None."""
+    def photo(self, item_id: int, by: Principal) -> bytes | None:
+        """The item's stored photo (audited before it is sent), or None."""
         with self.database.transaction() as session:
             item = LostItemRepository(session).get(item_id)
-            path = self.photos.path(item.photo_path) if item and item.photo_path else None
-            if path is None or not path.is_file():
+            jpeg = self.photos.read(item.photo_path) if item and item.photo_path else None
+            if jpeg is None:
                 return None
             audit.record(session, by, audit.READ, f"lost_item:{item_id}:photo")
-        return path
+        return jpeg
 
     def search(
         self, text: str | None, category: str | None, colour: str | None, query: LostItemQuery,

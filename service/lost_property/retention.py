@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.lost_property.search_terms import item_index
 from service.lost_property.taxonomy import load_taxonomy
-from service.storage.frame_images import FrameImageStore
+from service.storage.frame_images import FrameStore
 from service.storage.models import LostItem
 from service.storage.retention import Due
 
@@ -23,7 +22,7 @@ class LostItemRule:
     """A lost item past `retain_until` and no longer held (returned or disposed of) keeps only its
     category, colours, status and dates: photo, embedding, notes and place are deleted."""
 
-    photos: FrameImageStore
+    store: FrameStore
     kind: str = "lost_item_photo"
 
     def due(self, session: Session, now: datetime, limit: int) -> list[Due]:
@@ -39,7 +38,7 @@ class LostItemRule:
         )
         return [Due(iid, f"lost_item:{iid}") for iid in session.scalars(stmt)]
 
-    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[Path]:
+    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[str]:
         lost = list(session.scalars(select(LostItem).where(LostItem.id.in_([d.id for d in items]))))
         paths = {i.photo_path for i in lost}
         for item in lost:
@@ -49,4 +48,4 @@ class LostItemRule:
             item.search_terms = item_index(load_taxonomy(), item.category, item.colours)
         session.flush()
         shared = set(session.scalars(select(LostItem.photo_path).where(LostItem.photo_path.in_(paths))))
-        return [self.photos.path(p) for p in paths - shared if p]
+        return sorted(p for p in paths - shared if p)

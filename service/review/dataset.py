@@ -22,7 +22,7 @@ from service.geo.geojson import iso
 from service.review_status import HUMAN_CONFIRMED
 from service.storage import audit
 from service.storage.filtering import Interval
-from service.storage.frame_images import FrameImageStore
+from service.storage.frame_images import FrameStore
 from service.storage.models import Frame, utcnow
 from service.storage.reviews import reviewed_frames
 
@@ -40,7 +40,7 @@ class ReviewExport:
 
 def export_reviewed(
     session: Session,
-    images: FrameImageStore,
+    images: FrameStore,
     principal: Principal,
     out: BinaryIO,
     detector: str,
@@ -53,11 +53,11 @@ def export_reviewed(
     dates: dict[str, set[str]] = defaultdict(set)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:  # JPEGs do not compress further
         for frame in reviewed_frames(session, detector, drive_id, interval):
-            path = images.path(frame.image_path or "")
-            if not path.is_file():
+            jpeg = images.read(frame.image_path) if frame.image_path else None
+            if jpeg is None:
                 continue
             name = f"images/{frame.drive_id}-{frame.id}.jpg"
-            zf.write(path, name)
+            zf.writestr(name, jpeg)
             entries.append(_frame_entry(frame, detector, name))
             dates[frame.drive_id].add(frame.observed_at.date().isoformat())
             audit.record(session, principal, EXPORT, f"frame:{frame.id}")

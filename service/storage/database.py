@@ -27,7 +27,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _WRITE = "stadtblick_write"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+_MIGRATION_LOCK = 0x5374_6164_7462  # any constant key, the same in every process
 
 
 class Database:
@@ -73,8 +74,13 @@ class Database:
             yield session
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply the Alembic migrations shipped in the package (idempotent)."""
+        """Apply the Alembic migrations shipped in the package (idempotent).
+
+        On PostgreSQL several processes (API replicas, workers) may start at once: an advisory
+        lock lets one migrate while the others wait, then find the schema up to date."""
         with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
             config = alembic_config(self.url.render_as_string(hide_password=False))
             config.attributes["connection"] = connection
             command.upgrade(config, revision)

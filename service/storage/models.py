@@ -13,6 +13,7 @@ from typing import Any
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     JSON,
+    Boolean,
     Computed,
     DateTime,
     Float,
@@ -251,6 +252,21 @@ class ApiKey(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RateLimitBucket(Base):
+    """One API key's token bucket, shared by every replica on PostgreSQL (service.storage.rate_limits).
+
+    Times are the database's clock in seconds since the epoch, so replicas whose clocks differ
+    still count one budget. SQLite installations (one process) keep their buckets in memory.
+    """
+
+    __tablename__ = "rate_limit_buckets"
+
+    key_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float, doc="left after the last request")
+    updated_s: Mapped[float] = mapped_column(Float, doc="database time of the last request")
+    granted: Mapped[bool] = mapped_column(Boolean, doc="whether the last request got a token")
 
 
 class AuditEvent(Base):

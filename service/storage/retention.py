@@ -2,10 +2,11 @@
 
 A `RetentionRule` names one kind of record, finds what of it is due, and deletes it. The run
 (`stadtblick retention run`, and the service's hourly job) applies every rule in one
-transaction per batch, with an audit entry per deletion by the actor `retention`; files are
-removed before the commit, so a failed commit leaves rows that the next run deletes again, never
-a file without its deletion recorded. Street frames lose their image after
-`STADTBLICK_RETENTION_FRAMES_DAYS` but keep position, time and detections (data minimisation).
+transaction per batch, with an audit entry per deletion by the actor `retention`; photos are
+removed from the frame store before the commit, so a failed commit (or a store that cannot be
+reached) leaves rows that the next run deletes again, never a photo without its deletion
+recorded. Street frames lose their image after `STADTBLICK_RETENTION_FRAMES_DAYS` but keep
+position, time and detections (data minimisation).
 Other domains bring their own rules (lost items: `service.lost_property.retention`); the
 service puts them together in `service.retention_rules`.
 """
@@ -16,7 +17,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.auth.keys import Principal, Role
 from service.storage import Database, audit
-from service.storage.frame_images import FrameImageStore
+from service.storage.frame_images import FrameStore
 from service.storage.models import Frame, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,19 +44,21 @@ class Due:
 
 class RetentionRule(Protocol):
     kind: str  # e.g. frame_image; the key of the counts in the report
+    store: FrameStore  # where the photos of its records are
 
     def due(self, session: Session, now: datetime, limit: int) -> list[Due]:
         """Up to `limit` records due at `now` (none of them deleted yet)."""
 
-    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[Path]:
-        """Delete the records' personal data in the session; returns the files the caller removes."""
+    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[str]:
+        """Delete the records' personal data in the session; returns the keys of the photos the
+        caller removes from `store` (those no other record shows)."""
 
 
 @dataclass(frozen=True)
 class FrameImageRule:
     """A frame's image is deleted `max_age` after it was stored; the frame row and detections stay."""
 
-    images: FrameImageStore
+    store: FrameStore
     max_age: timedelta
     kind: str = "frame_image"
 
@@ -69,7 +71,7 @@ class FrameImageRule:
         )
         return [Due(fid, f"frame:{fid}") for fid in session.scalars(stmt)]
 
-    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[Path]:
+    def delete(self, session: Session, items: Sequence[Due], now: datetime) -> list[str]:
         frames = list(session.scalars(select(Frame).where(Frame.id.in_([d.id for d in items]))))
         paths = {f.image_path for f in frames}
         for frame in frames:
@@ -77,13 +79,13 @@ class FrameImageRule:
         session.flush()
         # Files are content-addressed: one still shown by a younger frame (the same photo in another drive) stays.
         shared = set(session.scalars(select(Frame.image_path).where(Frame.image_path.in_(paths))))
-        return [self.images.path(p) for p in paths - shared if p]
+        return sorted(p for p in paths - shared if p)
 
 
 @dataclass
 class RetentionReport:
     deleted: dict[str, int] = field(default_factory=dict)  # kind -> records
-    files_removed: int = 0
+    files_removed: int = 0  # photos removed from the frame store
     dry_run: bool = False
 
 
@@ -103,13 +105,13 @@ def run_retention(
                 items = rule.due(session, now, BATCH)
                 if not items:
                     break
-                files = rule.delete(session, items, now)
+                photos = rule.delete(session, items, now)
                 for item in items:
                     audit.record(session, RETENTION, audit.DELETE, item.target)
-                for path in files:  # before the commit: a failure rolls back and the next run retries
-                    path.unlink(missing_ok=True)
+                for key in photos:  # before the commit: a failure rolls back and the next run retries
+                    rule.store.delete(key)
             report.deleted[rule.kind] += len(items)
-            report.files_removed += len(files)
+            report.files_removed += len(photos)
     if any(report.deleted.values()) and not dry_run:
         log.info("retention deleted %s (%d files)", report.deleted, report.files_removed)
     return report

@@ -122,7 +122,6 @@ def test_the_service_deletes_on_schedule(tmp_path: Path) -> None:
         assert len(files(tmp_path)) == 2
         age(state, "old", 31)
         deadline = time.monotonic() + 10
-        while files(tmp_path):
+        while files(tmp_path) or any(images(state, "old")):  # files go just before the commit
             assert time.monotonic() < deadline, "the scheduled retention job did not run"
             time.sleep(0.05)
-        assert images(state, "old") == [None, None]

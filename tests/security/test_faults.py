@@ -305,7 +305,7 @@ _KILLED_WRITER = textwrap.dedent(
     db.upgrade()
     settings = Settings()
     config = IngestConfig(CAMERA, settings.grading_rules(), 5.0, settings.damage_categories(), ZoneInfo("UTC"))
-    store = frame_images.FrameImageStore(Path(sys.argv[2]))
+    store = frame_images.DirectoryStore(Path(sys.argv[2]))
     ingestor = FrameIngestor(db, store, config, PrivacyGuard(required=False))
     # The power goes out after the image bytes are written and synced, before the rename.
     frame_images.os.replace = lambda *_: os.kill(os.getpid(), signal.SIGKILL)

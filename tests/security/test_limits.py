@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from service.admission import Admission, Overloaded
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import ApiError
-from service.api.rate_limit import RateLimiter
+from service.api.rate_limit import MemoryRateLimiter
 from service.auth import Role
 
 
@@ -34,7 +34,7 @@ class FakeClock:
 
 def test_token_bucket_allows_bursts_then_the_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(per_minute=60, burst=3, clock=clock)
+    limiter = MemoryRateLimiter(per_minute=60, burst=3, clock=clock)
     assert [limiter.retry_after("a") for _ in range(3)] == [None, None, None]
     assert limiter.retry_after("a") == 1  # empty: one token per second
     assert limiter.retry_after("b") is None  # buckets are per key
@@ -43,7 +43,7 @@ def test_token_bucket_allows_bursts_then_the_rate() -> None:
     assert limiter.retry_after("a") == 1
     clock.now = 100.0  # refills up to the burst, not beyond
     assert [limiter.retry_after("a") for _ in range(4)] == [None, None, None, 1]
-    assert RateLimiter(per_minute=0, burst=1, clock=clock).retry_after("a") is None  # 0: unlimited
+    assert MemoryRateLimiter(per_minute=0, burst=1, clock=clock).retry_after("a") is None  # 0: unlimited
 
 
 def test_rate_limited_key_gets_429_with_retry_after(secure_client) -> None:

@@ -12,7 +12,7 @@ from gis_helpers import CAMERA
 from service.config import Settings
 from service.gis.ingest import FrameIngestor, IngestConfig
 from service.storage import Database
-from service.storage.frame_images import FrameImageStore
+from service.storage.frame_images import DirectoryStore
 
 
 @pytest.fixture
@@ -33,4 +33,4 @@ def ingestor(db: Database, tmp_path: Path) -> FrameIngestor:
         categories=settings.damage_categories(),
         timezone=ZoneInfo("Europe/Berlin"),
     )
-    return FrameIngestor(db, FrameImageStore(tmp_path / "frames"), config, settings.privacy_guard())
+    return FrameIngestor(db, DirectoryStore(tmp_path / "frames"), config, settings.privacy_guard())

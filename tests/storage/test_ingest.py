@@ -69,10 +69,11 @@ def test_stored_image_is_a_jpeg_of_the_pixels(db: Database, ingestor: FrameInges
     with db.session() as session:
         frame = session.get(Frame, result.frame_id)
         assert frame is not None and frame.lat is None and frame.position_source is None
-        stored = ingestor.images.path(frame.image_path)
-    with Image.open(io.BytesIO(stored.read_bytes())) as img:
+        key = frame.image_path
+    jpeg = ingestor.images.read(key)
+    with Image.open(io.BytesIO(jpeg)) as img:
         assert img.format == "JPEG" and img.size == (320, 240)
-    assert not list(stored.parent.glob(".incoming-*")), "no temporary file is left behind"
+    assert not list((ingestor.images.root / key).parent.glob(".incoming-*")), "no temporary file is left behind"
 
 
 def test_exif_position_and_time_are_used_when_the_request_gives_none(db: Database, ingestor: FrameIngestor) -> None:

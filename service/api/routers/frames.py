@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -121,8 +121,14 @@ def job_status(job_id: str, session: DbSession, principal: CurrentPrincipal) -> 
     return JobStatus.model_validate(job, from_attributes=True)
 
 
-@router.get("/frames/{frame_id}/image", response_class=FileResponse)
-def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> FileResponse:
+class JpegResponse(Response):
+    """A stored photo, read from the frame store (docs/scaling.md)."""
+
+    media_type = "image/jpeg"
+
+
+@router.get("/frames/{frame_id}/image", response_class=JpegResponse)
+def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> JpegResponse:
     """The stored photo of a frame: re-encoded, without the upload's metadata. Inspectors see the
     frames they stored. Every read is in the audit log (written before the photo is sent)."""
     return send_frame_image(state, principal, frame_id, lambda frame: _may_read(principal, frame.uploaded_by))
@@ -130,15 +136,17 @@ def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) ->
 
 def send_frame_image(
     state: ServiceState, principal: Principal, frame_id: int, may_read: Callable[[Frame], bool]
-) -> FileResponse:
+) -> JpegResponse:
     """A stored frame photo, audited; 404 alike for absent, deleted and forbidden ones."""
     with state.database.transaction() as session:
         frame = FrameRepository(session).get(frame_id)
-        path = state.ingestor.images.path(frame.image_path) if frame and frame.image_path else None
-        if frame is None or path is None or not path.is_file() or not may_read(frame):
+        jpeg = None
+        if frame is not None and frame.image_path and may_read(frame):
+            jpeg = state.ingestor.images.read(frame.image_path)
+        if jpeg is None:
             raise ApiError(404, "not_found", f"no stored image for frame {frame_id}")
         audit.record(session, principal, audit.READ, f"frame:{frame_id}")
-    return FileResponse(path, media_type="image/jpeg")
+    return JpegResponse(jpeg)
 
 
 def _may_read(principal: Principal, owner: str | None) -> bool:

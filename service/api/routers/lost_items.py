@@ -8,13 +8,13 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import ReadyState, State
 from service.api.errors import ApiError, invalid_form
+from service.api.routers.frames import JpegResponse
 from service.api.upload import read_body, read_image_upload
 from service.auth import Role
 from service.imaging import header_pixels
@@ -193,13 +193,13 @@ def delete_item(item_id: ItemId, state: State, principal: CurrentPrincipal) -> R
     return Response(status_code=204)
 
 
-@router.get("/{item_id}/photo", response_class=FileResponse, responses=_NOT_FOUND)
-def item_photo(item_id: ItemId, state: State, principal: CurrentPrincipal) -> FileResponse:
+@router.get("/{item_id}/photo", response_class=JpegResponse, responses=_NOT_FOUND)
+def item_photo(item_id: ItemId, state: State, principal: CurrentPrincipal) -> JpegResponse:
     """The stored (anonymised, metadata-free) photo; every read is in the audit log."""
-    path = state.desk.photo(item_id, principal)
-    if path is None:
+    jpeg = state.desk.photo(item_id, principal)
+    if jpeg is None:
         raise ApiError(404, "not_found", f"no stored photo for lost item {item_id}")
-    return FileResponse(path, media_type="image/jpeg")
+    return JpegResponse(jpeg)
 
 
 def _found(item: LostItemOut | None, item_id: int) -> LostItemOut:

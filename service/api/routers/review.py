@@ -17,7 +17,7 @@ from service.api.auth import AUTH_RESPONSES, CurrentPrincipal, allow
 from service.api.deps import DbSession, State
 from service.api.errors import ApiError
 from service.api.feature_filters import Bbox, Classes, Datetime, Detectors, DriveId
-from service.api.routers.frames import send_frame_image
+from service.api.routers.frames import JpegResponse, send_frame_image
 from service.api.state import ServiceState
 from service.auth import Role
 from service.gis.filters import InvalidFilter, parse_bbox, parse_datetime, parse_name, parse_names
@@ -114,8 +114,8 @@ def add_missed(frame_id: FrameId, body: MissedIn, state: State, principal: Curre
     return ReviewItem.of(detection)
 
 
-@router.get("/frames/{frame_id}/image", response_class=FileResponse, dependencies=[allow(Role.INSPECTOR)])
-def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> FileResponse:
+@router.get("/frames/{frame_id}/image", response_class=JpegResponse, dependencies=[allow(Role.INSPECTOR)])
+def frame_image(frame_id: FrameId, state: State, principal: CurrentPrincipal) -> JpegResponse:
     """A stored (anonymised) frame for reviewing any drive's detections; every read is audited."""
     return send_frame_image(state, principal, frame_id, lambda _frame: True)
 
