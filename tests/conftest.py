@@ -57,7 +57,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory, tiny_yolo11_onnx: Pat
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for this test session; skipped where none can be started (never in CI)."""
+    """A PostgreSQL server with PostGIS for this test session; skipped where none can be started (never in CI)."""
     try:
         server = PostgresServer().start()
     except PostgresUnavailable as exc:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from service.inference import OnnxDetector
@@ -25,7 +26,8 @@ from service.inference.card import ModelCard
 from training.compose import coco_branch, compose
 from training.datasets.layout import load_yolo_dataset
 from training.datasets.taxonomy import load_taxonomy, normalise
-from training.evaluate import Evaluation, predict, score
+from training.evaluate import Evaluation, ImageResult, predict, score
+from training.metrics import ap_per_class, match_predictions
 from training.set_comparison import SetComparison, comparison_markdown
 
 BASE_IMGSZ = 640  # the size the COCO YOLOv5n was trained at and `import-yolov5` serves it at
@@ -71,8 +73,14 @@ def coco_baseline(card: ModelCard, shared: Path | None = None, imgsz: int = BASE
     """The untouched COCO YOLOv5n as a detector with the candidate's classes (a temporary ONNX file)."""
     names = card.class_names
     model = compose([coco_branch(names, imgsz, shared)], len(names), imgsz)
+    untouched = card.thresholds.model_copy(update={"merge_iou": None})  # plain NMS, as `import-yolov5` serves it
     base_card = card.model_copy(
-        update={"version": f"coco-yolov5n@{imgsz}", "input_size": (imgsz, imgsz), "tiling": None}
+        update={
+            "version": f"coco-yolov5n@{imgsz}",
+            "input_size": (imgsz, imgsz),
+            "tiling": None,
+            "thresholds": untouched,
+        }
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "coco.onnx"
@@ -91,9 +99,13 @@ def compare_sets(
     data_yaml: Path,
     sets: dict[str, list[Path]],
     track: Callable[..., Iterable] = lambda it, **_: it,
+    bootstrap: int = 0,
+    seed: int = 0,
 ) -> list[SetComparison]:
-    """Both detectors run once over the union of the sets; each set is scored on its images."""
-    coco = coco_classes(candidate.card.class_names)
+    """Both detectors run once over the union of the sets; each set is scored on its images, and
+    with `bootstrap` also on that many resamples of them (the noise of a few-box set)."""
+    names = candidate.card.class_names
+    coco = coco_classes(names)
     files = list(dict.fromkeys(p for fs in sets.values() for p in fs))
     runs = {d: {r.path: r for r in predict(d, data_yaml, track=track, files=files)} for d in (candidate, base)}
     result = []
@@ -108,8 +120,43 @@ def compare_sets(
             }
             for c, b in zip(cand.classes, ref.classes, strict=True)
         ]
-        result.append(SetComparison(name, len(subset), rows, _coco_mean(cand, coco), _coco_mean(ref, coco)))
+        comparison = SetComparison(name, len(subset), rows, _coco_mean(cand, coco), _coco_mean(ref, coco))
+        if bootstrap and comparison.base_coco_map50 is not None:
+            ids = [names.index(n) for n in coco]
+            diffs = _resampled_differences(
+                [[runs[d][p] for p in subset] for d in (candidate, base)], ids, len(names), bootstrap, seed
+            )
+            comparison.difference_interval = tuple(float(v) for v in np.nanpercentile(diffs, [2.5, 97.5]))
+            comparison.not_above = float(np.mean(diffs <= 0))
+        result.append(comparison)
     return result
+
+
+def _resampled_differences(
+    runs: list[list[ImageResult]], coco_ids: list[int], nc: int, n: int, seed: int
+) -> np.ndarray:
+    """Candidate - base COCO-class mean AP50 on `n` resamples (with replacement) of the images."""
+    stats = [
+        [
+            (match_predictions(r.det.xyxy, r.det.class_id, r.true_xyxy, r.true_cls), r.det.confidence, r.det.class_id)
+            for r in rs
+        ]
+        for rs in runs
+    ]
+    truths = [r.true_cls for r in runs[0]]
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n)
+    for i in range(n):
+        pick = rng.integers(0, len(truths), len(truths))
+        target = np.concatenate([truths[j] for j in pick])
+        means = []
+        for model in stats:
+            ap = ap_per_class(*(np.concatenate([model[j][k] for j in pick]) for k in range(3)), target, nc)
+            means.append(
+                np.mean([ap.ap[c, 0] for c in coco_ids if ap.labels[c]]) if ap.labels[coco_ids].any() else np.nan
+            )
+        diffs[i] = means[0] - means[1]
+    return diffs
 
 
 def write_comparison(sets: list[SetComparison], base: str, out_dir: Path) -> Path:

@@ -169,15 +169,21 @@ def cmd_compose(args: argparse.Namespace) -> int:
     names = taxonomy.names
     sizes = args.base_size or [640]
     flips = (False, True) if args.flip else (False,)
-    branches = [coco_branch(names, size, args.shared, flip) for size in sizes for flip in flips]
     answers = {a.strip() for a in args.answers.split(",") if a.strip()}
+    views = [(size, flip) for size in sizes for flip in flips]
+    skip = frozenset(answers if args.views_skip_answers else ())
+    branches = [
+        coco_branch(names, size, args.shared, flip, skip if i else frozenset()) for i, (size, flip) in enumerate(views)
+    ]
     try:
         branches.append(folder_branch(args.specialist, names, answers, args.specialist_min_score))
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
     imgsz = args.imgsz or max(sizes)
-    card = compose_release(taxonomy, branches, imgsz, args.data, args.version, args.out, args.specialist)
+    card = compose_release(
+        taxonomy, branches, imgsz, args.data, args.version, args.out, args.specialist, args.merge_iou
+    )
     m = card.metrics["fp32"]
     console.print(
         f"{card.name} {card.version} -> {args.out}: val mAP50 {m['map50']:.4f}, {m['ms_per_image']:.0f} ms/image, "
@@ -259,7 +265,7 @@ def _compare_with_base(detector: OnnxDetector, args: argparse.Namespace) -> int:
 
     sets = evaluation_sets(args.data, args.split)
     with coco_baseline(detector.card, args.shared, args.baseline_imgsz) as base:
-        result = compare_sets(detector, base, args.data, sets, track)
+        result = compare_sets(detector, base, args.data, sets, track, args.bootstrap)
     report = write_comparison(result, base.card.version, args.out or args.model / "eval")
     card = detector.card
     card.metrics["baseline"] = {"base": base.card.version, "data": str(args.data), "sets": [asdict(s) for s in result]}
@@ -473,6 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base-size", type=int, action="append", help="input size of a COCO branch (repeat; default 640)")
     p.add_argument("--flip", action="store_true", help="also run each COCO branch on the mirrored image")
+    p.add_argument(
+        "--views-skip-answers",
+        action="store_true",
+        help="the COCO branches after the first (mirrored, other sizes) do not answer for the specialist's classes",
+    )
+    p.add_argument(
+        "--merge-iou",
+        type=float,
+        help="card's merge IoU: boxes of one class overlapping more than this are one object, merged into their "
+        "score-weighted mean (default: plain NMS)",
+    )
     p.add_argument("--imgsz", type=int, help="input size of the composed graph (default: the largest base size)")
     p.add_argument("--data", type=Path, required=True, help="data.yaml (val: metrics and default confidence)")
     p.add_argument("--version", required=True)
@@ -503,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
         "train and per source of manifest.csv (writes baseline.md, records it in the card)",
     )
     p.add_argument("--baseline-imgsz", type=int, default=640, help="input size of the base model (default 640)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="with --baseline: resample each set's images this often for a 95 %% interval of the difference",
+    )
     p.add_argument("--shared", type=Path, help="shared data folder with weights/yolov5n.pt (default ../shared)")
     p.set_defaults(func=cmd_evaluate)
 

@@ -166,11 +166,20 @@ def compose(branches: list[Branch], target_classes: int, imgsz: int) -> onnx.Mod
     return model
 
 
-def coco_branch(target_names: list[str], size: int, shared: Path | None = None, flip: bool = False) -> Branch:
+def coco_branch(
+    target_names: list[str],
+    size: int,
+    shared: Path | None = None,
+    flip: bool = False,
+    skip: frozenset[str] = frozenset(),
+) -> Branch:
     """The untouched COCO YOLOv5n from the shared folder at input `size`, answering for every
-    target class COCO knows."""
+    target class COCO knows except those in `skip`."""
     ids = {n: i for i, n in enumerate(load_taxonomy("coco").names)}
-    classes = {t: ids[normalise(n)] for t, n in enumerate(target_names) if normalise(n) in ids}
+    skipped = {normalise(n) for n in skip}
+    classes = {
+        t: ids[normalise(n)] for t, n in enumerate(target_names) if normalise(n) in ids and normalise(n) not in skipped
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(load_checkpoint(coco_checkpoint(shared)), Path(tmp) / "coco.onnx", size)
         model = onnx.load(str(path))

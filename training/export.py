@@ -18,11 +18,12 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 
 from service.inference import Detections, DetectParams, OnnxDetector
 from service.inference.card import ModelCard
+from service.inference.nms import box_iou
 from service.inference.preprocess import letterbox, to_tensor
 from training.checkpoint import Checkpoint
 from training.datasets.layout import load_yolo_dataset
 from training.dfl_rewrite import softmax_last_axis
-from training.metrics import box_iou, greedy_matches
+from training.metrics import greedy_matches
 from training.paths import offline, portable
 
 FP32_FILE = "model.onnx"

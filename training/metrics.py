@@ -11,19 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.inference.nms import box_iou
+
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 CONF_GRID = np.linspace(0, 1, 1000)
 EPS = 1e-16
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(2)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-7)
 
 
 def greedy_matches(iou: np.ndarray, threshold: float) -> np.ndarray:

@@ -185,6 +185,16 @@ def _threshold_origin(card: ModelCard) -> str:
     return "best F1 on the validation PR curve"
 
 
+def _merge(card: ModelCard) -> str:
+    iou = card.thresholds.merge_iou
+    if iou is None:
+        return ""
+    return (
+        f" Boxes of one class overlapping by more than IoU {iou} are one object (also when evaluating):"
+        " the highest-scoring one is kept, its box the score-weighted mean of them all."
+    )
+
+
 def _baseline(baseline: dict | None) -> str:
     """Per-class AP50 against the untouched COCO model: `stadtblick train evaluate ... --baseline coco`."""
     if not baseline:
@@ -282,7 +292,8 @@ def render_markdown(card: ModelCard) -> str:
 {classes}
 
 Default thresholds: confidence {card.thresholds.conf} ({_threshold_origin(card)}), NMS IoU
-{card.thresholds.iou}, at most {card.thresholds.max_det} boxes. Input {card.input_size[0]}x{card.input_size[1]}.
+{card.thresholds.iou}, at most {card.thresholds.max_det} boxes.{_merge(card)}
+Input {card.input_size[0]}x{card.input_size[1]}.
 
 ## Training data and licences
 

@@ -129,9 +129,11 @@ def compose_release(
     version: str,
     out_dir: Path,
     embedding_from: Path | None = None,
+    merge_iou: float | None = None,
 ) -> ModelCard:
     """A served version folder: the composed fp32 graph, its validation metrics (default confidence
-    at the best F1), and the card. The photo-search embedding is copied from `embedding_from`."""
+    at the best F1), and the card (with `merge_iou`, see `Thresholds`). The photo-search embedding
+    is copied from `embedding_from`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx.save(compose(branches, len(taxonomy.names), imgsz), str(out_dir / FP32_FILE))
     embedding = None
@@ -152,7 +154,8 @@ def compose_release(
         card = build_card(
             taxonomy, version, imgsz, out_dir, {"fp32": FP32_FILE}, conf, data, metrics, training, "fp32", "yolov5"
         )
-        return card.model_copy(update={"embedding": embedding})
+        thresholds = card.thresholds.model_copy(update={"merge_iou": merge_iou})
+        return card.model_copy(update={"embedding": embedding, "thresholds": thresholds})
 
     draft = card_with(0.25, {})
     fp32 = evaluate(OnnxDetector(out_dir / FP32_FILE, draft), data_yaml, use_best_f1=True, out_dir=out_dir / "eval")

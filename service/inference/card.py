@@ -29,6 +29,13 @@ class Thresholds(BaseModel):
     conf: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.45, ge=0.0, le=1.0)
     max_det: int = Field(300, ge=1, le=10_000)
+    merge_iou: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Boxes of one class overlapping more than this are one object, merged into their "
+        "score-weighted mean (a graph that sees the image several times, e.g. mirrored); none: plain NMS",
+    )
 
 
 class ModelFile(BaseModel):

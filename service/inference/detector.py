@@ -84,7 +84,7 @@ class OnnxDetector:
         if self.layout is OutputLayout.END2END:
             kept = candidates.sorted_by_confidence()[: params.max_det]
         else:
-            kept = non_max_suppression(candidates, params.iou, params.max_det)
+            kept = non_max_suppression(candidates, params.iou, params.max_det, self.card.thresholds.merge_iou)
         return Detections(box.to_original(kept.xyxy), kept.confidence, kept.class_id)
 
 

@@ -61,7 +61,7 @@ class DamageRepository:
     def find(self, category: str, query: FeatureQuery) -> tuple[int, list[DamageRecord]]:
         stmt = select(DamageRecord).where(DamageRecord.category == category)
         if query.bbox:
-            stmt = stmt.where(point_in_bbox(DamageRecord.lon, DamageRecord.lat, query.bbox))
+            stmt = stmt.where(point_in_bbox(DamageRecord, query.bbox))
         if query.interval:
             stmt = stmt.where(overlaps(DamageRecord.first_seen, DamageRecord.last_seen, query.interval))
         if query.classes:

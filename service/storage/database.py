@@ -19,9 +19,10 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,6 +31,8 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from service.storage.models import POSTGRESQL_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -133,18 +136,25 @@ class _FileIdentity:
             )
 
 
-def own_schema(name: str | None, type_: str, _parents: dict) -> bool:
-    """Alembic's `include_name`: the tables of the models, not those of the task queue (procrastinate
-    creates and migrates its own on PostgreSQL, see migration 0007)."""
-    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
-
-
 def alembic_config(url: str) -> Config:
     """Alembic configuration without an alembic.ini: the migrations live inside the package."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def schema_objects(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` for comparing the models with a database: PostGIS's own table
+    and the task queue's (procrastinate creates them, migration 0007) are not ours; the PostGIS
+    columns and indexes (migration 0006) exist on PostgreSQL only."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table" and name is not None and (name == "spatial_ref_sys" or name.startswith("procrastinate_")):
+            return False
+        return dialect == "postgresql" or not getattr(obj, "info", {}).get(POSTGRESQL_ONLY)
+
+    return include
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,15 +1,28 @@
-"""Feature queries as SQL conditions: bounded parameters only, the same on SQLite and PostgreSQL."""
+"""Feature queries as SQL conditions: bounded parameters only, the same answers on SQLite and PostgreSQL.
+
+A bbox condition compares the stored lon/lat numbers on every backend: that is what decides. On
+PostgreSQL it also tests the PostGIS geometry (`&&` with the GiST index, models.postgis_column)
+first, so the index finds the candidates; `&&` compares boxes rounded outward to float4, a
+superset, so the exact comparison that follows keeps the answer identical to SQLite's, edges
+included. `_BoxFilter` is the one place that chooses by dialect.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import Boolean, ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import Grouping, UnaryExpression
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from service.geo.boxes import GeoBox
+from service.storage.models import SRID
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 10
@@ -37,20 +50,74 @@ class FeatureQuery:
     offset: int = 0
 
 
-def point_in_bbox(lon: Any, lat: Any, box: GeoBox) -> ColumnElement[bool]:
+def point_in_bbox(entity: Any, box: GeoBox) -> ColumnElement[bool]:
+    """The stored point (`lon`, `lat`; PostGIS `geom`) lies in the box, edges included."""
+    lon, lat = entity.lon, entity.lat
     if box.min_lon <= box.max_lon:
         lon_ok = lon.between(box.min_lon, box.max_lon)
     else:  # crosses the antimeridian
         lon_ok = or_(lon >= box.min_lon, lon <= box.max_lon)
-    return and_(lon_ok, lat.between(box.min_lat, box.max_lat))
+    exact = and_(lon_ok, lat.between(box.min_lat, box.max_lat))
+    return _BoxFilter(exact, _envelopes_overlap(entity.__table__.c.geom, box))
 
 
-def box_intersects_bbox(min_lon: Any, min_lat: Any, max_lon: Any, max_lat: Any, box: GeoBox) -> ColumnElement[bool]:
-    """The stored bounding box overlaps the query box (a superset test for lines)."""
-    lat_ok = and_(min_lat <= box.max_lat, max_lat >= box.min_lat)
+def box_intersects_bbox(entity: Any, box: GeoBox) -> ColumnElement[bool]:
+    """The stored bounding box (`min_lon` ... `max_lat`; PostGIS `bbox`) overlaps the query box
+    (a superset test for lines)."""
+    e = entity
+    lat_ok = and_(e.min_lat <= box.max_lat, e.max_lat >= box.min_lat)
     if box.min_lon <= box.max_lon:
-        return and_(lat_ok, min_lon <= box.max_lon, max_lon >= box.min_lon)
-    return and_(lat_ok, or_(max_lon >= box.min_lon, min_lon <= box.max_lon))
+        exact = and_(lat_ok, e.min_lon <= box.max_lon, e.max_lon >= box.min_lon)
+    else:
+        exact = and_(lat_ok, or_(e.max_lon >= box.min_lon, e.min_lon <= box.max_lon))
+    return _BoxFilter(exact, _envelopes_overlap(e.__table__.c.bbox, box))
+
+
+def _envelopes_overlap(geom: Any, box: GeoBox) -> ColumnElement[bool]:
+    """`geom && box` in PostGIS; a box across the antimeridian is its two halves (stored
+    longitudes lie in [-180, 180])."""
+    if box.min_lon <= box.max_lon:
+        halves = [(box.min_lon, box.max_lon)]
+    else:
+        halves = [(box.min_lon, 180.0), (-180.0, box.max_lon)]
+    return or_(*(geom.intersects(func.ST_MakeEnvelope(w, box.min_lat, e, box.max_lat, SRID)) for w, e in halves))
+
+
+class _BoxFilter(ColumnElement[bool]):
+    """`exact` on every backend; on PostgreSQL `indexed AND exact`, so the GiST index is used."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it stands: no "= 1" on SQLite
+    _traverse_internals: ClassVar = [
+        ("exact", InternalTraversal.dp_clauseelement),
+        ("indexed", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, exact: ColumnElement[bool], indexed: ColumnElement[bool]):
+        self.exact = exact
+        self.indexed = indexed
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return self.exact._from_objects
+
+    def self_group(self, against: Any = None) -> ColumnElement[bool]:
+        """Bare among AND-ed conditions (SQLite's SQL stays as it was), in parentheses elsewhere."""
+        return self if against in (None, operators.and_) else Grouping(self)
+
+    def _negate(self) -> ColumnElement[bool]:
+        return UnaryExpression(Grouping(self), operator=operators.inv)
+
+
+@compiles(_BoxFilter)
+def _compile_exact(element: _BoxFilter, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.exact, **kw)
+
+
+@compiles(_BoxFilter, "postgresql")
+def _compile_indexed(element: _BoxFilter, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(and_(element.indexed, element.exact), **kw)
 
 
 def overlaps(start: Any, end: Any, interval: Interval) -> ColumnElement[bool]:

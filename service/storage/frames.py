@@ -57,7 +57,7 @@ def detections_query(query: FeatureQuery) -> Select[tuple[DetectionRecord]]:
         .options(selectinload(DetectionRecord.frame))
     )
     if query.bbox:
-        stmt = stmt.where(point_in_bbox(DetectionRecord.lon, DetectionRecord.lat, query.bbox))
+        stmt = stmt.where(point_in_bbox(DetectionRecord, query.bbox))
     if query.interval:
         stmt = stmt.where(overlaps(observed, observed, query.interval))
     if query.classes:

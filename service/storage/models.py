@@ -1,16 +1,20 @@
 """ORM models: one table per record kind. Positions are plain WGS84 lon/lat columns.
 
-No PostGIS types: SQLite and PostgreSQL store and filter the same columns, and GeoJSON is
-built in Python (service.gis.features). Times are stored in UTC.
+SQLite and PostgreSQL store the same columns, and GeoJSON is built in Python
+(service.gis.features). On PostgreSQL, PostGIS adds a geometry generated from those columns,
+with a GiST index, for the bbox filters (`postgis_column`, migration 0006). Times are stored in UTC.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
+from geoalchemy2 import Geometry
 from sqlalchemy import (
     JSON,
     Boolean,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -23,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Unmapped, mapped_column, relationship, unmapped_column
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -56,6 +60,33 @@ class Base(DeclarativeBase):
     pass
 
 
+#: Marks (in `info`) the columns and indexes that exist on PostgreSQL only: database.schema_objects
+#: leaves them out when it compares the models with a SQLite database.
+POSTGRESQL_ONLY = "postgresql_only"
+SRID = 4326  # WGS84 lon/lat, the CRS of every stored position
+
+
+def postgis_column(geometry_type: str, expression: str) -> Unmapped[Any]:
+    """A PostGIS geometry the database computes from the row's lon/lat columns (PostgreSQL only).
+
+    Generated and stored, so no insert path sets it and it cannot drift from the numbers the API
+    publishes. Part of the table but not of the mapped class (the ORM never selects or writes it):
+    bbox filters compare `Model.__table__.c.<name>` with `&&` in SQL (service.storage.filtering).
+    """
+    return unmapped_column(
+        Geometry(geometry_type, srid=SRID, spatial_index=False),
+        Computed(expression, persisted=True),
+        info={POSTGRESQL_ONLY: True},
+    )
+
+
+def gist_index(name: str, column: str) -> Index:
+    return Index(name, column, postgresql_using="gist", info={POSTGRESQL_ONLY: True})
+
+
+_POINT = f"ST_SetSRID(ST_MakePoint(lon, lat), {SRID})"
+
+
 class Frame(Base):
     """One stored photo of a drive: where and when it was taken, and the re-encoded image file."""
 
@@ -64,6 +95,7 @@ class Frame(Base):
         UniqueConstraint("drive_id", "sha256", name="uq_frames_drive_sha256"),
         Index("ix_frames_drive_time", "drive_id", "captured_at"),
         Index("ix_frames_received", "received_at"),
+        gist_index("ix_frames_geom", "geom"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -82,6 +114,7 @@ class Frame(Base):
     )
     image_deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="when retention deleted the image")
     uploaded_by: Mapped[str | None] = mapped_column(String(64), doc="name of the API key that stored the frame")
+    geom: Unmapped[Any] = postgis_column("POINT", _POINT)
 
     detections: Mapped[list[DetectionRecord]] = relationship(back_populates="frame", cascade="all, delete-orphan")
 
@@ -97,6 +130,7 @@ class DamageRecord(Base):
     __table_args__ = (
         Index("ix_damage_lookup", "drive_id", "class_name", "lat", "lon"),
         Index("ix_damage_category_position", "category", "lon", "lat"),
+        gist_index("ix_damage_geom", "geom"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -116,6 +150,7 @@ class DamageRecord(Base):
         server_default="unreviewed",
         doc="the strongest decision on its detections (service.review_status.record_status)",
     )
+    geom: Unmapped[Any] = postgis_column("POINT", _POINT)
 
     best_frame: Mapped[Frame] = relationship(lazy="selectin")  # its photo may have been deleted (retention)
 
@@ -129,6 +164,7 @@ class DetectionRecord(Base):
     __table_args__ = (
         Index("ix_detections_position", "lon", "lat"),
         Index("ix_detections_review", "review_status", "confidence"),
+        gist_index("ix_detections_geom", "geom"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -154,6 +190,7 @@ class DetectionRecord(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     model_class_name: Mapped[str | None] = mapped_column(String(64), doc="the model's class, once corrected")
     model_box: Mapped[list | None] = mapped_column(JSON, doc="the model's [x1, y1, x2, y2], once corrected")
+    geom: Unmapped[Any] = postgis_column("POINT", _POINT)
 
     frame: Mapped[Frame] = relationship(back_populates="detections")
 
@@ -162,7 +199,10 @@ class RoadSegment(Base):
     """A graded piece of a drive's track; recomputed when the drive gets new frames."""
 
     __tablename__ = "road_segments"
-    __table_args__ = (Index("ix_segments_bbox", "min_lon", "min_lat", "max_lon", "max_lat"),)
+    __table_args__ = (
+        Index("ix_segments_bbox", "min_lon", "min_lat", "max_lon", "max_lat"),
+        gist_index("ix_segments_bbox_geom", "bbox"),
+    )
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True, doc="<drive_id>.<seq>: stable across regrading")
     drive_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -179,6 +219,8 @@ class RoadSegment(Base):
     damage_index: Mapped[float] = mapped_column(Float, doc="severity-weighted damages per 100 m")
     grade: Mapped[int] = mapped_column(Integer, doc="1 very good ... 5 urgent")
     graded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # The bounding box, not the line: the bbox filter tests boxes (a superset test for lines).
+    bbox: Unmapped[Any] = postgis_column("POLYGON", f"ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, {SRID})")
 
 
 class Job(Base):

@@ -42,7 +42,7 @@ def find_queue(session: Session, query: QueueQuery) -> tuple[int, list[Detection
     if query.drive_id:
         stmt = stmt.where(Frame.drive_id == query.drive_id)
     if query.bbox:
-        stmt = stmt.where(point_in_bbox(Frame.lon, Frame.lat, query.bbox))
+        stmt = stmt.where(point_in_bbox(Frame, query.bbox))
     if query.detectors:
         stmt = stmt.where(DetectionRecord.detector.in_(query.detectors))
     if query.classes:

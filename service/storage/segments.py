@@ -24,8 +24,7 @@ class SegmentRepository:
     def find(self, query: FeatureQuery) -> tuple[int, list[RoadSegment]]:
         stmt = select(RoadSegment)
         if query.bbox:
-            s = RoadSegment
-            stmt = stmt.where(box_intersects_bbox(s.min_lon, s.min_lat, s.max_lon, s.max_lat, query.bbox))
+            stmt = stmt.where(box_intersects_bbox(RoadSegment, query.bbox))
         if query.interval:
             stmt = stmt.where(overlaps(RoadSegment.start_time, RoadSegment.end_time, query.interval))
         if query.drive_id:

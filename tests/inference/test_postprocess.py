@@ -65,6 +65,27 @@ def test_nms_is_class_aware_and_caps_max_det() -> None:
     assert len(non_max_suppression(Detections(), iou=0.5, max_det=2)) == 0
 
 
+def test_merge_nms_averages_one_objects_boxes_by_score() -> None:
+    # one object seen twice (IoU 0.6: both survive NMS at 0.7), a neighbour of another class,
+    # and a second object of class 0 far away
+    dets = Detections(
+        np.array([[0, 0, 100, 100], [0, 0, 100, 60], [0, 0, 100, 100], [200, 0, 300, 100]], np.float32),
+        np.array([0.6, 0.3, 0.5, 0.2], np.float32),
+        np.array([0, 0, 1, 0]),
+    )
+    assert len(non_max_suppression(dets, iou=0.7, max_det=10)) == 4
+    merged = non_max_suppression(dets, iou=0.7, max_det=10, merge_iou=0.5)
+    assert merged.confidence.tolist() == pytest.approx([0.6, 0.5, 0.2])  # the object keeps its best score
+    np.testing.assert_allclose(merged.xyxy[0], [0, 0, 100, (0.6 * 100 + 0.3 * 60) / 0.9], rtol=1e-6)
+    np.testing.assert_allclose(merged.xyxy[1:], dets.xyxy[2:])  # other class, other place: untouched
+    # the lower IoU suppresses: at 0.45 the card's NMS already removes the second view, and still merges it
+    served = non_max_suppression(dets, iou=0.45, max_det=10, merge_iou=0.5)
+    np.testing.assert_allclose(served.xyxy, merged.xyxy)
+    # a zero-area box still stands for itself instead of becoming NaN
+    point = Detections(np.array([[5, 5, 5, 5]], np.float32), np.array([0.4], np.float32), np.array([0]))
+    np.testing.assert_allclose(non_max_suppression(point, iou=0.7, max_det=10, merge_iou=0.5).xyxy, [[5, 5, 5, 5]])
+
+
 def test_letterbox_round_trip_maps_boxes_back() -> None:
     image = np.zeros((300, 500, 3), np.uint8)
     padded, box = letterbox(image, (128, 160))

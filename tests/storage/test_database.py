@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from service.cli.main import main
 from service.storage import Database
-from service.storage.database import alembic_config, own_schema
+from service.storage.database import alembic_config, schema_objects
 from service.storage.jobs import JobRepository
 from service.storage.models import Base, Job
 
@@ -26,7 +26,7 @@ def test_migrations_create_the_schema_of_the_models(db: Database) -> None:
     assert db.current_revision() == head_revision()
     db.upgrade()  # a second run is a no-op
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"include_name": own_schema})
+        context = MigrationContext.configure(connection, opts={"include_object": schema_objects(db.engine.name)})
         assert compare_metadata(context, Base.metadata) == []
 
 

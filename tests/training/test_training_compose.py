@@ -82,6 +82,37 @@ def test_each_branch_answers_only_for_its_classes(tmp_path: Path) -> None:
     np.testing.assert_allclose(out[0], expected, rtol=1e-6)
 
 
+def test_a_card_with_a_merge_iou_serves_one_box_per_object_seen_twice(tmp_path: Path) -> None:
+    need("onnx")
+    from service.inference.card import Thresholds
+    from training.compose import Branch, compose
+
+    # the same object from two branches (e.g. plain and mirrored): IoU 0.6, both above NMS IoU 0.7's reach
+    seen = np.array([[32, 32, 20, 20, 0.9, 0.9], [32, 28, 20, 12, 0.6, 0.9]], np.float32)
+    model = compose(
+        [Branch("a", constant_yolov5(seen[:1], 64), {0: 0}), Branch("b", constant_yolov5(seen[1:], 64), {0: 0})], 1, 64
+    )
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    params = DetectParams(conf=0.25, iou=0.7, max_det=300)
+    image = np.zeros((64, 64, 3), np.uint8)
+    for merge_iou, boxes in ((None, 2), (0.5, 1)):
+        thresholds = Thresholds(merge_iou=merge_iou)
+        folder = write_detector(
+            tmp_path / str(merge_iou),
+            tmp_path / "m.onnx",
+            "d",
+            ["thing"],
+            (64, 64),
+            thresholds=thresholds,
+            output_layout="yolov5",
+        )
+        found = _detector(folder).detect(image, params)
+        assert len(found) == boxes
+    # boxes (22, 22, 42, 42) scoring 0.81 and (22, 22, 42, 34) scoring 0.54: their score-weighted mean
+    np.testing.assert_allclose(found.xyxy[0], [22, 22, 42, (0.81 * 42 + 0.54 * 34) / 1.35], atol=1e-3)
+    assert found.confidence[0] == pytest.approx(0.81)
+
+
 def _rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
@@ -141,6 +172,24 @@ def test_a_mirrored_branch_reports_boxes_in_the_unmirrored_image(tmp_path: Path)
     assert list(got.class_id) == list(want.class_id)
 
 
+@pytest.mark.slow
+@pytest.mark.shared
+@has_base
+def test_extra_views_can_leave_shared_classes_to_the_specialist_and_the_base_keeps_plain_nms(tmp_path: Path) -> None:
+    need("yolov5")
+    from service.inference.card import Thresholds
+    from training.baseline import coco_baseline
+    from training.compose import coco_branch
+
+    names = ["person", "bus", "wallet"]
+    assert coco_branch(names, 320, SHARED, flip=True, skip=frozenset({"bus", "wallet"})).classes == {0: 0}
+    card = read_card(_composed_folder(tmp_path, ["person", "bus"]))
+    merging = card.model_copy(update={"thresholds": Thresholds(conf=0.3, merge_iou=0.5)})
+    with coco_baseline(merging, SHARED) as base:
+        assert base.card.thresholds.merge_iou is None  # the untouched model, as `import-yolov5` serves it
+        assert base.card.thresholds.conf == 0.3
+
+
 @pytest.fixture
 def coco_sourced_data(tmp_path: Path) -> Path:
     """Two labelled photos (train: zidane, val: bus) of classes person and bus, both listed as
@@ -193,10 +242,13 @@ def test_publish_refuses_a_candidate_below_the_coco_base(coco_sourced_data: Path
     assert main(["publish", str(same), *common]) == 0
 
     argv = ["evaluate", str(same), "--data", str(coco_sourced_data), "--baseline", "coco", "--shared", str(SHARED)]
-    assert main(argv) == 0
+    assert main([*argv, "--bootstrap", "20"]) == 0
     recorded = read_card(same).metrics["baseline"]
     unseen = next(s for s in recorded["sets"] if s["name"].startswith("COCO-sourced"))
     assert unseen["candidate_coco_map50"] == pytest.approx(unseen["base_coco_map50"])
     assert unseen["base_coco_map50"] > 0.5
+    # the same answers on every resample: no difference, and never above the base
+    assert unseen["difference_interval"] == pytest.approx([0.0, 0.0]) and unseen["not_above"] == 1.0
+    assert "difference, 95 % over images" in (same / "eval" / "baseline.md").read_text()
     assert "COCO-class mean" in (same / "eval" / "baseline.md").read_text()
     assert "Against the untouched COCO model" in (same / "MODEL_CARD.md").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from service.storage.database import own_schema
+from service.storage.database import schema_objects
 from service.storage.models import Base
 
 config = context.config
@@ -14,7 +14,10 @@ target_metadata = Base.metadata
 
 def run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
-        connection=connection, target_metadata=target_metadata, render_as_batch=True, include_name=own_schema
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_object=schema_objects(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0008"  # after main's 0008 (rate limits); the lead relinks with 0006 (PostGIS)
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
