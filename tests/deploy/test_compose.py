@@ -28,9 +28,6 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 STADTBLICK = [name for name, service in SERVICES.items() if service.get("image") == "stadtblick:local"]
 # What `docker compose up` is given in the tests; everything else takes the file's defaults.
 ENVIRONMENT = {"POSTGRES_PASSWORD": "secret"}
-# Settings that branches still under way add (the lead removes an entry when its branch lands).
-PENDING_SETTINGS: set[str] = set()
-PENDING_COMMANDS = {"worker": "the durable batch queue"}
 
 
 def interpolate(value: object) -> str:
@@ -62,9 +59,6 @@ def test_commands_are_ones_the_cli_accepts(name: str) -> None:
     program, *argv = SERVICES[name]["command"]
     assert program == "stadtblick"
     parser = build_parser()
-    commands = next(a for a in parser._actions if a.dest == "command").choices  # type: ignore[union-attr]
-    if argv[0] not in commands and argv[0] in PENDING_COMMANDS:
-        pytest.skip(f"`stadtblick {argv[0]}` comes with {PENDING_COMMANDS[argv[0]]}")
     parser.parse_args(argv)  # exits (SystemExit) for an unknown command or option
 
 
@@ -74,7 +68,7 @@ def test_every_setting_is_one_the_service_reads_and_accepts(name: str, monkeypat
     env = environment(name)
     known = {f"STADTBLICK_{field.upper()}" for field in Settings.model_fields}
     unknown = {key for key in env if key.startswith("STADTBLICK_") and key not in known}
-    assert unknown <= PENDING_SETTINGS, f"not settings of service.config.Settings: {unknown}"
+    assert not unknown, f"not settings of service.config.Settings: {unknown}"
     for key in [key for key in os.environ if key.startswith("STADTBLICK_")]:
         monkeypatch.delenv(key)  # the tests' own settings (tests/conftest.py)
     for key, value in env.items():

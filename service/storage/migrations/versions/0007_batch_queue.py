@@ -5,7 +5,7 @@ Jobs left queued or running by a version that held their frames in memory have n
 they can never finish and are marked failed here.
 
 Revision ID: 0007
-Revises: 0008
+Revises: 0006
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0008"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
