@@ -2,15 +2,17 @@
 # Set up a virtual environment with the service, the training extra and the test tools, then run the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# System tools the storage/GIS/UI tests drive: PostgreSQL with PostGIS, GDAL's ogrinfo/ogr2ogr, headless Chromium.
+# System tools the storage/GIS/UI/deploy tests drive: PostgreSQL with PostGIS, GDAL's ogrinfo/ogr2ogr,
+# headless Chromium, Caddy (validates deploy/Caddyfile).
 if ! command -v ogrinfo >/dev/null || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+    || ! command -v caddy >/dev/null \
     || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     || ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update && apt-get install -y postgresql postgresql-15-postgis-3 gdal-bin chromium chromium-driver
+        apt-get update && apt-get install -y postgresql postgresql-15-postgis-3 gdal-bin chromium chromium-driver caddy
     else
-        echo "note: install postgresql postgresql-15-postgis-3 gdal-bin chromium chromium-driver (apt) to run every test" >&2
+        echo "note: install postgresql postgresql-15-postgis-3 gdal-bin chromium chromium-driver caddy (apt) to run every test" >&2
     fi
 fi
 python3 -m venv .venv

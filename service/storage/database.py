@@ -16,6 +16,7 @@ words) never appear in error messages or logs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import sqlite3
@@ -39,7 +40,17 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _WRITE = "stadtblick_write"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
-_MIGRATION_LOCK = 0x5374_6164_7462  # any constant key, the same in every process
+
+
+def hold_lock(connection: Session | Connection, name: str) -> None:
+    """Serialise the rest of this transaction with every other transaction, in any process, that
+    holds the lock `name` (a PostgreSQL advisory lock, released at commit or rollback).
+
+    SQLite needs nothing: a write transaction already holds its single writer slot."""
+    dialect = connection.dialect if isinstance(connection, Connection) else connection.get_bind().dialect
+    if dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        connection.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 class Database:
@@ -79,8 +90,7 @@ class Database:
         On PostgreSQL several processes (API replicas, workers) may start at once: an advisory
         lock lets one migrate while the others wait, then find the schema up to date."""
         with self.engine.begin() as connection:
-            if not self.is_sqlite:
-                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            hold_lock(connection, "migrations")
             config = alembic_config(self.url.render_as_string(hide_password=False))
             config.attributes["connection"] = connection
             command.upgrade(config, revision)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from service.storage.database import hold_lock
 from service.storage.filtering import FeatureQuery, overlaps, page, point_in_bbox
 from service.storage.models import DetectionRecord, Frame
 
@@ -18,12 +17,8 @@ class FrameRepository:
     def lock_drive(self, drive_id: str) -> None:
         """Serialise writers of one drive until the transaction ends (dedup must see their records).
 
-        SQLite already allows one writer at a time (`Database.transaction` begins IMMEDIATE);
-        PostgreSQL gets a transaction-scoped advisory lock, which also holds across processes.
-        """
-        if self.session.get_bind().dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(f"drive:{drive_id}".encode()).digest()[:8], "big", signed=True)
-            self.session.execute(select(func.pg_advisory_xact_lock(key)))
+        Holds across processes (API replicas, workers)."""
+        hold_lock(self.session, f"drive:{drive_id}")
 
     def find(self, drive_id: str, sha256: str) -> Frame | None:
         stmt = select(Frame).where(Frame.drive_id == drive_id, Frame.sha256 == sha256)

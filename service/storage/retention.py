@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.auth.keys import Principal, Role
 from service.storage import Database, audit
+from service.storage.database import hold_lock
 from service.storage.frame_images import FrameStore
 from service.storage.models import Frame, utcnow
 
@@ -102,6 +103,7 @@ def run_retention(
             continue
         while True:
             with db.transaction() as session:
+                hold_lock(session, "retention")  # replicas running retention at once take turns
                 items = rule.due(session, now, BATCH)
                 if not items:
                     break

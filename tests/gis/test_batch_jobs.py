@@ -8,6 +8,8 @@ import sqlite3
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,9 +27,10 @@ from service.gis.ingest import FrameIngestor
 from service.pipeline import ParamOverrides
 from service.runtime import Runtime
 from service.storage import audit
+from service.storage.database import hold_lock
 from service.storage.jobs import StagedFrames
 from service.storage.models import AuditEvent, DetectionRecord, Frame, Job, StagedFrame, utcnow
-from service.storage.retention import run_retention
+from service.storage.retention import RETENTION, run_retention
 
 LIMITS = BatchLimits(max_frames=10, max_frame_bytes=200_000)
 PARAMS = BatchParams("d1", ["road_damage"], ParamOverrides(conf=0.05, max_det=3), uploaded_by=LOCAL_DEVELOPER)
@@ -122,6 +125,30 @@ def test_staged_originals_are_deleted_after_the_bounded_time_and_their_job_fails
         assert sorted(t.split(":")[0] for t in deleted) == ["staged_frame", "staged_frame"]
     runtime.batches.process(job_id, 1)  # a worker reaching an expired frame late changes nothing
     assert job_of(runtime, job_id).processed == 3 and count(runtime, Frame) == 1
+
+
+def test_replicas_running_retention_at_once_take_turns(runtime: Runtime) -> None:
+    """Every API replica runs the scheduled retention: a run waits while another holds the turn,
+    then finds nothing left, so each expired item is deleted and audited once."""
+    runtime.batches.stage(collect_frames(photos(3), [], LIMITS), PARAMS)
+    later = utcnow() + timedelta(hours=runtime.settings.staged_frames_max_hours, minutes=1)
+    rules = runtime.retention_rules()
+    with ThreadPoolExecutor(2) as pool:
+        with runtime.database.transaction() as session:
+            hold_lock(session, "retention")  # another replica's run, mid-way (SQLite: its write slot)
+            items = rules[-1].due(session, later, 10)
+            waiting = pool.submit(run_retention, runtime.database, rules, later)
+            with pytest.raises(FuturesTimeout):
+                waiting.result(timeout=1.0)
+            rules[-1].delete(session, items, later)
+            for item in items:
+                audit.record(session, RETENTION, audit.DELETE, item.target)
+        assert waiting.result(timeout=60).deleted["staged_frame"] == 0
+        reports = list(pool.map(lambda _: run_retention(runtime.database, rules, later), range(2)))
+    assert [r.deleted["staged_frame"] for r in reports] == [0, 0] and count(runtime, StagedFrame) == 0
+    with runtime.database.session() as session:
+        deleted = list(session.scalars(select(AuditEvent.target).where(AuditEvent.action == audit.DELETE)))
+    assert len(deleted) == 3
 
 
 def test_sqlite_service_resumes_unfinished_jobs_at_start(road_weights: Path, tmp_path: Path) -> None:
