@@ -68,6 +68,7 @@ class ModelReport:
     variant: str
     threshold: float  # served (card) threshold
     nms_iou: float
+    merge_iou: float | None  # the card's merge-NMS, as served (None: plain NMS)
     held_out_in_training: bool | None  # None: unknown (no build report beside its training data)
     sets: dict[str, SetScore] = field(default_factory=dict)
     calibrated: dict[str, float] = field(default_factory=dict)  # set name -> best-F1 conf there
@@ -182,18 +183,20 @@ def _interval(values: list[float]) -> tuple[float, float]:
     return round(float(lo), 4), round(float(hi), 4)
 
 
-def _fp(per: _PerImage, thr: float, iou: float) -> tuple[int, float | None, float | None]:
+def _fp(per: _PerImage, thr: float, iou: float, merge_iou: float | None) -> tuple[int, float | None, float | None]:
     """Images without a labelled box of the class, share with >= 1 box and boxes per image, with
     the served confidence and NMS IoU applied to the validation-setting detections."""
     empty = np.flatnonzero(per.boxes == 0)
     if not len(empty):
         return 0, None, None
-    served = [non_max_suppression(per.dets[i][per.dets[i].confidence >= thr], iou, 300) for i in empty]
+    served = [non_max_suppression(per.dets[i][per.dets[i].confidence >= thr], iou, 300, merge_iou) for i in empty]
     counts = np.array([len(d) for d in served])
     return len(empty), float((counts > 0).mean()), float(counts.mean())
 
 
-def score_set(per: _PerImage, resamples: list[np.ndarray], thr: float, iou: float) -> SetScore:
+def score_set(
+    per: _PerImage, resamples: list[np.ndarray], thr: float, iou: float, merge_iou: float | None = None
+) -> SetScore:
     everything = np.arange(len(per.boxes))
     labels = int(per.boxes.sum())
     ap = centre = best = None
@@ -203,7 +206,7 @@ def score_set(per: _PerImage, resamples: list[np.ndarray], thr: float, iou: floa
         centre, _ = _ap50(per.centre, per.conf, labels, everything)
         ap_ci = _interval([_ap50(per.tp, per.conf, int(per.boxes[r].sum()), r)[0] for r in resamples])
         centre_ci = _interval([_ap50(per.centre, per.conf, int(per.boxes[r].sum()), r)[0] for r in resamples])
-    empty, rate, per_image = _fp(per, thr, iou)
+    empty, rate, per_image = _fp(per, thr, iou, merge_iou)
     return SetScore(len(per.boxes), labels, ap, ap_ci, centre, centre_ci, empty, rate, per_image, best)
 
 
@@ -268,6 +271,7 @@ def compare(
                 chosen,
                 card.thresholds.conf,
                 card.thresholds.iou,
+                card.thresholds.merge_iou,
                 held_out_in_training(card, held_out),
             )
         )
@@ -278,7 +282,9 @@ def compare(
         groups = [groups_all[index[f]] for f in s.files]
         resamples = _resamples(groups, bootstrap, seed)
         for report, per_set in zip(reports, per_model, strict=True):
-            report.sets[s.name] = score_set(per_set[s.name], resamples, report.threshold, report.nms_iou)
+            report.sets[s.name] = score_set(
+                per_set[s.name], resamples, report.threshold, report.nms_iou, report.merge_iou
+            )
         if len(per_model) == 2 and per_model[0][s.name].boxes.sum():
             result.deltas[s.name] = _paired_delta(per_model[0][s.name], per_model[1][s.name], resamples)
     for report, per_set in zip(reports, per_model, strict=True):
@@ -289,7 +295,7 @@ def compare(
         if report.calibrated:
             thr = float(np.mean(list(report.calibrated.values())))
             for s in sets:
-                empty, rate, per_image = _fp(per_set[s.name], thr, report.nms_iou)
+                empty, rate, per_image = _fp(per_set[s.name], thr, report.nms_iou, report.merge_iou)
                 if empty:
                     report.fp_at_calibrated[s.name] = {"threshold": round(thr, 3), "rate": rate, "per_image": per_image}
     return result

@@ -28,7 +28,7 @@ from concurrent.futures import CancelledError, Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ from service.pipeline import ParamOverrides
 from service.privacy import AnonymiserUnavailable
 from service.registry.registry import ModelRegistry, ModelUnavailable
 from service.storage import Database
-from service.storage.jobs import DONE, FAILED, QUEUED, RUNNING, JobRepository, StagedFrames, add_error
+from service.storage.jobs import DONE, FAILED, QUEUED, RUNNING, JobRepository, StagedFrames, add_error, count_settled
 from service.storage.models import Job
 from service.storage.retention import Due
 from service.text import visible
@@ -200,8 +200,7 @@ class BatchProcessor:
                     data = frame.read()
                 except FrameUnreadable as exc:
                     staged.add(job.id, seq, frame.name, None, outcome=FRAME_FAILED)
-                    job.processed, job.failed = job.processed + 1, job.failed + 1
-                    add_error(job, f"{frame.name}: {exc}")
+                    count_settled(job, f"{frame.name}: {exc}")
                     continue
                 staged.add(job.id, seq, frame.name, data)
                 del data
@@ -255,10 +254,7 @@ class BatchProcessor:
             job = JobRepository(session).lock(job_id)
             if job is None or not StagedFrames(session).settle(job_id, FRAME_FAILED if error else STORED, seq):
                 return  # settled by another worker that processed the same frame
-            job.processed += 1
-            if error is not None:
-                job.failed += 1
-                add_error(job, error)
+            count_settled(job, error)
             self._progress(session, job)
 
     def _stop(self, job_id: str, seq: int, name: str, message: str) -> None:
@@ -269,8 +265,7 @@ class BatchProcessor:
                 return
             staged = StagedFrames(session)
             if staged.settle(job_id, FRAME_FAILED, seq):
-                job.processed, job.failed = job.processed + 1, job.failed + 1
-                add_error(job, f"{name}: {message}")
+                count_settled(job, f"{name}: {message}")
             skipped = staged.settle(job_id, SKIPPED)
             job.failed += skipped
             add_error(job, f"stopped: {skipped} frame(s) after {name} were not processed")
@@ -283,8 +278,7 @@ class BatchProcessor:
             job = JobRepository(session).lock(job_id)
             if job is None or not StagedFrames(session).settle(job_id, FRAME_FAILED, seq):
                 continue
-            job.processed, job.failed = job.processed + 1, job.failed + 1
-            add_error(job, f"{name}: not processed within {hours:g} h; the staged original was deleted")
+            count_settled(job, f"{name}: not processed within {hours:g} h; the staged original was deleted")
             self._progress(session, job, FAILED)
 
     def _progress(self, session: Session, job: Job, final: str = DONE) -> None:
@@ -360,6 +354,6 @@ class StagedFrameRule:
     def due(self, session: Session, now: datetime, limit: int) -> list[Due]:
         return [Due(i, f"staged_frame:{i}") for i in StagedFrames(session).stale(now - self.max_age, limit)]
 
-    def delete(self, session: Session, items: list[Due], now: datetime) -> list[Path]:
+    def delete(self, session: Session, items: list[Due], now: datetime) -> list[str]:
         self.processor.expire(session, [d.id for d in items], self.max_age)
         return []

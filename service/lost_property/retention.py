@@ -14,7 +14,7 @@ from service.lost_property.search_terms import item_index
 from service.lost_property.taxonomy import load_taxonomy
 from service.storage.frame_images import FrameStore
 from service.storage.models import LostItem
-from service.storage.retention import Due
+from service.storage.retention import Due, unreferenced
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,4 @@ class LostItemRule:
             item.embedding = item.embedding_kind = item.notes = item.found_place = None
             item.description = {**item.description, "others": []}
             item.search_terms = item_index(load_taxonomy(), item.category, item.colours)
-        session.flush()
-        shared = set(session.scalars(select(LostItem.photo_path).where(LostItem.photo_path.in_(paths))))
-        return sorted(p for p in paths - shared if p)
+        return unreferenced(session, LostItem.photo_path, paths)

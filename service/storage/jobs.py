@@ -58,6 +58,14 @@ class JobRepository:
         return self.session.scalar(select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED))) or 0
 
 
+def count_settled(job: Job, error: str | None = None) -> None:
+    """One more frame of the job settled; with `error`, one that failed."""
+    job.processed += 1
+    if error is not None:
+        job.failed += 1
+        add_error(job, error)
+
+
 def add_error(job: Job, error: str) -> None:
     """Errors beyond MAX_ERRORS: the first ones and the last (which says why a stopped job stopped)."""
     kept = job.errors if len(job.errors) < MAX_ERRORS else job.errors[: MAX_ERRORS - 1]

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,6 +55,16 @@ class RetentionRule(Protocol):
         caller removes from `store` (those no other record shows)."""
 
 
+def unreferenced(session: Session, column: Any, keys: set[str | None]) -> list[str]:
+    """The keys that no record shows any more, after the caller cleared its own records' keys.
+
+    Photos are content-addressed: one still shown by another record (the same photo in another
+    drive, or registered twice) stays."""
+    session.flush()
+    shown = set(session.scalars(select(column).where(column.in_(keys))))
+    return sorted(k for k in keys - shown if k)
+
+
 @dataclass(frozen=True)
 class FrameImageRule:
     """A frame's image is deleted `max_age` after it was stored; the frame row and detections stay."""
@@ -77,10 +87,7 @@ class FrameImageRule:
         paths = {f.image_path for f in frames}
         for frame in frames:
             frame.image_path, frame.image_deleted_at = None, now
-        session.flush()
-        # Files are content-addressed: one still shown by a younger frame (the same photo in another drive) stays.
-        shared = set(session.scalars(select(Frame.image_path).where(Frame.image_path.in_(paths))))
-        return sorted(p for p in paths - shared if p)
+        return unreferenced(session, Frame.image_path, paths)
 
 
 @dataclass
