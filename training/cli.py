@@ -172,15 +172,23 @@ def cmd_compose(args: argparse.Namespace) -> int:
     answers = {a.strip() for a in args.answers.split(",") if a.strip()}
     views = [(size, flip) for size in sizes for flip in flips]
     skip = frozenset(answers if args.views_skip_answers else ())
-    branches = [
-        coco_branch(names, size, args.shared, flip, skip if i else frozenset()) for i, (size, flip) in enumerate(views)
-    ]
     try:
-        branches.append(folder_branch(args.specialist, names, answers, args.specialist_min_score))
+        if args.base_folder:
+            branches = [folder_branch(args.base_folder, names, None, name="base")]
+        else:
+            branches = [
+                coco_branch(names, size, args.shared, flip, skip if i else frozenset())
+                for i, (size, flip) in enumerate(views)
+            ]
+        branches.append(
+            folder_branch(
+                args.specialist, names, answers, args.specialist_min_score, score_scale=args.specialist_score_scale
+            )
+        )
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
-    imgsz = args.imgsz or max(sizes)
+    imgsz = args.imgsz or max(b.size for b in branches)
     card = compose_release(
         taxonomy, branches, imgsz, args.data, args.version, args.out, args.specialist, args.merge_iou
     )
@@ -476,6 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="drop the specialist's scores below this (keeps its guesses from crowding out the base's boxes)",
+    )
+    p.add_argument(
+        "--specialist-score-scale",
+        type=float,
+        default=1.0,
+        help="multiply the specialist's scores (ranks its boxes against the base's where both answer for a class)",
+    )
+    p.add_argument(
+        "--base-folder",
+        type=Path,
+        help="a served detector folder as the base instead of the COCO model, answering for all its classes "
+        "(e.g. a whole-wall graffiti model beside a tag-level one)",
     )
     p.add_argument("--base-size", type=int, action="append", help="input size of a COCO branch (repeat; default 640)")
     p.add_argument("--flip", action="store_true", help="also run each COCO branch on the mirrored image")

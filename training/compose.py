@@ -9,6 +9,11 @@ trained to add. Both branches read the same letterboxed input; each branch's can
 0/1 matrix (a class a branch does not answer for gets score 0, so it never passes the
 threshold) and the rows of all branches are concatenated. The service's class-aware NMS
 then sees the union, so the base classes come out exactly as the base alone detects them.
+
+The base can also be a served detector folder of the same classes (graffiti, issue 23: the
+whole-wall model for "is there graffiti?" beside a tag-level model for "where exactly?"); an
+anchor-free YOLOv8-layout branch `(1, 4 + nc, N)` is transposed and given objectness 1, and a
+branch's `score_scale` ranks its boxes against the other's.
 """
 
 from __future__ import annotations
@@ -31,14 +36,20 @@ OUTPUT = "output0"
 
 @dataclass
 class Branch:
-    """A YOLOv5-layout network `(1, N, 5 + nc)` on a square input, and which of its class columns
-    answer for which target class (target id -> branch column)."""
+    """A network on a square input, YOLOv5 layout `(1, N, 5 + nc)` or anchor-free YOLOv8 layout
+    `(1, 4 + nc, N)` (no objectness), and which of its class columns answer for which target
+    class (target id -> branch column)."""
 
     name: str
     model: onnx.ModelProto
     classes: dict[int, int]
     flip: bool = False  # reads the input mirrored left-right (test-time augmentation)
     min_score: float = 0.0  # class scores (objectness x class) below this become 0
+    layout: str = "yolov5"
+    score_scale: float = 1.0  # multiplies the branch's class scores: ranks it against the others
+
+    def _dim(self, i: int) -> int:
+        return self.model.graph.output[0].type.tensor_type.shape.dim[i].dim_value
 
     @property
     def size(self) -> int:
@@ -46,21 +57,35 @@ class Branch:
 
     @property
     def columns(self) -> int:
-        return self.model.graph.output[0].type.tensor_type.shape.dim[2].dim_value
+        return self._dim(2 if self.layout == "yolov5" else 1)
+
+    @property
+    def rows(self) -> int:
+        return self._dim(1 if self.layout == "yolov5" else 2)
 
 
 def column_map(
-    branch_columns: int, classes: dict[int, int], target_classes: int, box_scale: float, flip_width: float = 0.0
+    branch_columns: int,
+    classes: dict[int, int],
+    target_classes: int,
+    box_scale: float,
+    flip_width: float = 0.0,
+    objectness: bool = True,
+    score_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`rows @ matrix + offset`: box columns scaled to the composed input size (the x centre
-    mirrored back when `flip_width`), objectness copied, each answered class moved to its target
-    column, every other class 0."""
+    mirrored back when `flip_width`), objectness copied (1 for a layout without it), each
+    answered class moved to its target column and scaled by `score_scale`, every other class 0."""
     m = np.zeros((branch_columns, 5 + target_classes), dtype=np.float32)
     m[range(4), range(4)] = box_scale
-    m[4, 4] = 1.0
+    first_class = 5 if objectness else 4
     for target, column in classes.items():
-        m[5 + column, 5 + target] = 1.0
+        m[first_class + column, 5 + target] = score_scale
     offset = np.zeros(5 + target_classes, dtype=np.float32)
+    if objectness:
+        m[4, 4] = 1.0
+    else:
+        offset[4] = 1.0
     if flip_width:
         m[0, 0], offset[0] = -box_scale, flip_width
     return m, offset
@@ -130,7 +155,20 @@ def compose(branches: list[Branch], target_classes: int, imgsz: int) -> onnx.Mod
             )
         nodes.extend(graph.node)
         initializers.extend(graph.initializer)
-        matrix, offset = column_map(b.columns, b.classes, target_classes, imgsz / b.size, imgsz if b.flip else 0.0)
+        if b.layout != "yolov5":  # (1, 4 + nc, N) -> (1, N, 4 + nc)
+            nodes.append(
+                helper.make_node("Transpose", [branch_out], [f"{b.name}:rows"], name=f"{b.name}:rows", perm=[0, 2, 1])
+            )
+            branch_out = f"{b.name}:rows"  # not under the prefix, which holds the branch's own names
+        matrix, offset = column_map(
+            b.columns,
+            b.classes,
+            target_classes,
+            imgsz / b.size,
+            imgsz if b.flip else 0.0,
+            objectness=b.layout == "yolov5",
+            score_scale=b.score_scale,
+        )
         initializers += [
             numpy_helper.from_array(matrix, f"{prefix}classes"),
             numpy_helper.from_array(offset, f"{prefix}offset"),
@@ -152,7 +190,7 @@ def compose(branches: list[Branch], target_classes: int, imgsz: int) -> onnx.Mod
             initializers += floor_consts
             outputs[-1] = f"{prefix}floored"
     nodes.append(helper.make_node("Concat", outputs, [OUTPUT], name="concat_branches", axis=1))
-    rows = sum(b.model.graph.output[0].type.tensor_type.shape.dim[1].dim_value for b in branches)
+    rows = sum(b.rows for b in branches)
     graph = helper.make_graph(
         nodes,
         "composed",
@@ -187,17 +225,24 @@ def coco_branch(
 
 
 def folder_branch(
-    folder: Path, target_names: list[str], answers: set[str], min_score: float = 0.0, name: str = "specialist"
+    folder: Path,
+    target_names: list[str],
+    answers: set[str] | None,
+    min_score: float = 0.0,
+    name: str = "specialist",
+    score_scale: float = 1.0,
 ) -> Branch:
-    """A served YOLOv5-layout detector folder (its fp32 file) answering for `answers` only, with
-    scores below `min_score` dropped."""
+    """A served detector folder (its fp32 file) answering for `answers` only (None: all its
+    classes), with scores below `min_score` dropped and the rest multiplied by `score_scale`."""
     card = read_card(folder)
-    if card.output_layout != "yolov5":
-        raise ValueError(f"{folder} has output layout {card.output_layout!r}; composing needs 'yolov5'")
+    answers = set(card.class_names) if answers is None else answers
+    if card.output_layout not in ("yolov5", "yolov8"):
+        raise ValueError(f"{folder} has output layout {card.output_layout!r}; composing needs 'yolov5' or 'yolov8'")
     own = {normalise(n): i for i, n in enumerate(card.class_names)}
     missing = {normalise(a) for a in answers} - own.keys()
     if missing:
         raise ValueError(f"{folder} has no classes {sorted(missing)}")
     wanted = [normalise(n) for n in target_names]
     classes = {t: own[n] for t, n in enumerate(wanted) if n in {normalise(a) for a in answers}}
-    return Branch(name, onnx.load(str(folder / card.files["fp32"].path)), classes, min_score=min_score)
+    model = onnx.load(str(folder / card.files["fp32"].path))
+    return Branch(name, model, classes, min_score=min_score, layout=card.output_layout, score_scale=score_scale)

@@ -143,7 +143,13 @@ def compose_release(
     training = {
         "start": "composed (no training): " + ", ".join(f"{b.name} for {len(b.classes)} classes" for b in branches),
         "branches": [
-            {"name": b.name, "input": b.size, "flip": b.flip, "classes": [taxonomy.names[t] for t in sorted(b.classes)]}
+            {
+                "name": b.name,
+                "input": b.size,
+                "flip": b.flip,
+                "score_scale": b.score_scale,
+                "classes": [taxonomy.names[t] for t in sorted(b.classes)],
+            }
             for b in branches
         ],
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),

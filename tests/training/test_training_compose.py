@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import need, write_detector
+from helpers import constant_model, need, write_detector
 
 from service.inference import DetectParams, OnnxDetector
 from service.inference.card import read_card
@@ -20,33 +20,6 @@ YOLOV5_PT = SHARED / "weights" / "yolov5n.pt"
 BUS = SHARED / "samples" / "bus.jpg"
 ZIDANE = SHARED / "samples" / "zidane.jpg"
 has_base = pytest.mark.skipif(not YOLOV5_PT.is_file(), reason=f"{YOLOV5_PT} not present (set STADTBLICK_SHARED)")
-
-
-def constant_yolov5(rows: np.ndarray, size: int):
-    """A YOLOv5-layout model `(1, N, 5 + nc)` that always outputs `rows` (it still reads its input)."""
-    onnx = need("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    consts = [
-        numpy_helper.from_array(rows[None].astype(np.float32), "rows"),
-        numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
-    ]
-    nodes = [
-        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
-        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
-        helper.make_node("Add", ["rows", "nothing"], ["output0"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "constant",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, *rows.shape])],
-        consts,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
 
 
 def test_each_branch_answers_only_for_its_classes(tmp_path: Path) -> None:
@@ -62,8 +35,8 @@ def test_each_branch_answers_only_for_its_classes(tmp_path: Path) -> None:
     b = np.array([[40, 30, 10, 8, 0.5, 0.4, 0.3], [10, 10, 4, 4, 0.2, 0.9, 0.1]], np.float32)
     model = compose(
         [
-            Branch("a", constant_yolov5(a, 64), {0: 2, 1: 0}),
-            Branch("b", constant_yolov5(b, 32), {2: 1}, min_score=0.05),
+            Branch("a", constant_model(a, 64), {0: 2, 1: 0}),
+            Branch("b", constant_model(b, 32), {2: 1}, min_score=0.05),
         ],
         3,
         64,
@@ -82,6 +55,31 @@ def test_each_branch_answers_only_for_its_classes(tmp_path: Path) -> None:
     np.testing.assert_allclose(out[0], expected, rtol=1e-6)
 
 
+def test_an_anchor_free_branch_joins_with_objectness_one_and_its_scores_scaled(tmp_path: Path) -> None:
+    need("onnx")
+    import onnxruntime as ort
+
+    from training.compose import Branch, compose
+
+    # a whole-wall model at half the input size (YOLOv8 layout: (1, 4 + nc, N), rows as columns)
+    # and a tag-level one whose scores are halved
+    coarse = np.array([[20, 16, 30, 24, 0.8]], np.float32).T
+    tags = np.array([[10, 12, 4, 2, 0.9], [50, 40, 6, 6, 0.3]], np.float32).T
+    model = compose(
+        [
+            Branch("coarse", constant_model(coarse, 32), {0: 0}, layout="yolov8"),
+            Branch("tags", constant_model(tags, 64), {0: 0}, layout="yolov8", score_scale=0.5),
+        ],
+        1,
+        64,
+    )
+    path = tmp_path / "composed.onnx"
+    path.write_bytes(model.SerializeToString())
+    (out,) = ort.InferenceSession(str(path)).run(None, {"images": np.zeros((1, 3, 64, 64), np.float32)})
+    expected = np.array([[40, 32, 60, 48, 1.0, 0.8], [10, 12, 4, 2, 1.0, 0.45], [50, 40, 6, 6, 1.0, 0.15]], np.float32)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+
+
 def test_a_card_with_a_merge_iou_serves_one_box_per_object_seen_twice(tmp_path: Path) -> None:
     need("onnx")
     from service.inference.card import Thresholds
@@ -90,7 +88,7 @@ def test_a_card_with_a_merge_iou_serves_one_box_per_object_seen_twice(tmp_path: 
     # the same object from two branches (e.g. plain and mirrored): IoU 0.6, both above NMS IoU 0.7's reach
     seen = np.array([[32, 32, 20, 20, 0.9, 0.9], [32, 28, 20, 12, 0.6, 0.9]], np.float32)
     model = compose(
-        [Branch("a", constant_yolov5(seen[:1], 64), {0: 0}), Branch("b", constant_yolov5(seen[1:], 64), {0: 0})], 1, 64
+        [Branch("a", constant_model(seen[:1], 64), {0: 0}), Branch("b", constant_model(seen[1:], 64), {0: 0})], 1, 64
     )
     (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
     params = DetectParams(conf=0.25, iou=0.7, max_det=300)
@@ -252,3 +250,47 @@ def test_publish_refuses_a_candidate_below_the_coco_base(coco_sourced_data: Path
     assert "difference, 95 % over images" in (same / "eval" / "baseline.md").read_text()
     assert "COCO-class mean" in (same / "eval" / "baseline.md").read_text()
     assert "Against the untouched COCO model" in (same / "MODEL_CARD.md").read_text()
+
+
+GRAFFITI = SHARED / "datasets" / "graffiti"
+has_graffiti = pytest.mark.skipif(not GRAFFITI.is_dir(), reason=f"{GRAFFITI} not present (set STADTBLICK_SHARED)")
+
+
+@pytest.mark.shared
+@has_graffiti
+def test_a_served_folder_as_the_base_keeps_its_own_boxes_first(tmp_path: Path) -> None:
+    """`compose --base-folder`: the shipped graffiti model beside itself with its scores halved. The
+    halved copies rank below the base's boxes and NMS drops them, so the union serves exactly the
+    base's boxes; the card records each branch's scale."""
+    need("onnx")
+    from training.cli import main
+
+    shipped = Path(__file__).resolve().parents[2] / "weights" / "graffiti"
+    data = tmp_path / "data"
+    photos = sorted(
+        p for p in (GRAFFITI / "images" / "val").iterdir() if (GRAFFITI / "labels" / "val" / f"{p.stem}.txt").is_file()
+    )
+    for photo in photos[:3]:
+        for kind, src in (("images", photo), ("labels", GRAFFITI / "labels" / "val" / f"{photo.stem}.txt")):
+            (data / kind / "val").mkdir(parents=True, exist_ok=True)
+            (data / kind / "val" / src.name).write_bytes(src.read_bytes())
+    (data / "data.yaml").write_text("train: images/val\nval: images/val\nnames: {0: graffiti}\n")
+    out = tmp_path / "composed"
+    argv = ["compose", "--detector", "graffiti", "--base-folder", str(shipped), "--specialist", str(shipped)]
+    argv += ["--answers", "graffiti", "--specialist-score-scale", "0.5", "--data", str(data / "data.yaml")]
+    assert main([*argv, "--version", "0.0.1-test", "--out", str(out)]) == 0
+
+    card = read_card(out)
+    assert card.input_size == (320, 320) and card.output_layout == "yolov5"
+    assert [b["score_scale"] for b in card.training["branches"]] == [1.0, 0.5]
+    composed = OnnxDetector(out / "model.onnx", card)
+    base = OnnxDetector(shipped / "model.onnx", read_card(shipped))
+    params = DetectParams(conf=0.05, iou=0.45, max_det=300)
+    found = 0
+    for photo in photos[:3]:
+        want, got = base.detect(_rgb(photo), params), composed.detect(_rgb(photo), params)
+        assert len(got) == len(want)
+        np.testing.assert_allclose(got.xyxy, want.xyxy, atol=0.5)
+        np.testing.assert_allclose(got.confidence, want.confidence, atol=1e-4)
+        found += len(want)
+    assert found
