@@ -456,64 +456,19 @@ def coarse(image: Path, max_box_area: float) -> bool:
     return bool(len(boxes)) and float((boxes[:, 2] * boxes[:, 3]).max()) > max_box_area
 
 
-class Relabeller:
-    """Tag-level boxes for a real photo labelled with coarse boxes, from a tag-level detector
-    (self-training): the detector's boxes whose centre lies in a labelled box and which are
-    smaller than it. The coarse label says where graffiti is; the detector says where each tag
-    is. A photo where it finds none is left out, since its graffiti would teach "not graffiti"."""
-
-    def __init__(self, folder: Path, conf: float):
-        from service.inference import DetectParams
-        from training.evaluate import open_detector
-
-        self.detector = open_detector(folder)
-        self.params = DetectParams(conf=conf, iou=self.detector.card.thresholds.iou, max_det=300)
-
-    def __call__(self, image: Path) -> str | None:
-        bgr = cv2.imread(str(image))
-        H, W = bgr.shape[:2]
-        found = self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.params)
-        _, rows = read_yolo_label(image)
-        labelled = rows * [W, H, W, H]
-        lines = []
-        for x1, y1, x2, y2 in found.xyxy.tolist():
-            cx, cy, area = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * (y2 - y1)
-            inside = (np.abs(cx - labelled[:, 0]) < labelled[:, 2] / 2) & (
-                np.abs(cy - labelled[:, 1]) < labelled[:, 3] / 2
-            )
-            if (inside & (area < 0.8 * labelled[:, 2] * labelled[:, 3])).any():
-                lines.append(f"0 {cx / W:.6f} {cy / H:.6f} {(x2 - x1) / W:.6f} {(y2 - y1) / H:.6f}\n")
-        return "".join(lines) or None
-
-
-def _link_split(
-    src: Path,
-    out: Path,
-    split: str,
-    skip: set[str],
-    max_box_area: float = 1.0,
-    relabel: Relabeller | None = None,
-) -> tuple[int, int]:
-    """Link a real split; photos with coarse boxes are relabelled (or left out without a
-    relabeller). Returns (photos linked, of which relabelled)."""
-    n = relabelled = 0
+def _link_split(src: Path, out: Path, split: str, skip: set[str], max_box_area: float = 1.0) -> int:
+    n = 0
     for image in _images(src / "images" / split):
-        if image.stem in skip:
+        if image.stem in skip or coarse(image, max_box_area):
             continue
-        source = label_path_for(image)
-        text = source.read_text(encoding="utf-8") if source.is_file() else ""
-        if coarse(image, max_box_area):
-            text = relabel(image) if relabel is not None else None
-            if text is None:
-                continue
-            relabelled += 1
         dst = out / "images" / split / image.name
         place_file(image, dst)
         label = label_path_for(dst)
         label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text(text, encoding="utf-8")
+        source = label_path_for(image)
+        label.write_text(source.read_text(encoding="utf-8") if source.is_file() else "", encoding="utf-8")
         n += 1
-    return n, relabelled
+    return n
 
 
 def build(
@@ -526,15 +481,16 @@ def build(
     seed: int,
     workers: int,
     real_max_box_area: float = 1.0,
-    relabel: Relabeller | None = None,
 ) -> dict[str, int]:
     """Write the dataset; returns image counts per part."""
     if out.exists():
         shutil.rmtree(out)
     (out / "images" / "train").mkdir(parents=True)
     (out / "labels" / "train").mkdir(parents=True)
-    real, relabelled = _link_split(src, out, "train", holdout, real_max_box_area, relabel)
-    counts = {"real_train": real, "real_relabelled": relabelled, "val": _link_split(src, out, "val", set())[0]}
+    counts = {
+        "real_train": _link_split(src, out, "train", holdout, real_max_box_area),
+        "val": _link_split(src, out, "val", set()),
+    }
     jobs = plan(src, others, holdout, positives, negatives, seed)
     # spawn, not fork: a forked worker can inherit a lock held by a thread of the parent (OpenCV,
     # torch when called from a test session or a notebook) and hang for ever.
@@ -581,13 +537,6 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="leave out real train photos with a box larger than this share of the frame (coarse wall/car boxes)",
     )
-    p.add_argument(
-        "--relabel-with",
-        type=Path,
-        help="a tag-level detector folder: real train photos with coarse boxes get its boxes inside them instead "
-        "of being left out (self-training)",
-    )
-    p.add_argument("--relabel-conf", type=float, default=0.3, help="confidence for --relabel-with boxes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = p.parse_args(argv)
@@ -603,7 +552,6 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.workers,
         args.real_max_box_area,
-        Relabeller(args.relabel_with, args.relabel_conf) if args.relabel_with else None,
     )
     total = counts["real_train"] + counts["synthetic_positive"] + counts["synthetic_negative"]
     print(f"{args.out}/data.yaml: train {total} images ({counts}), {len(holdout)} held out, backgrounds {others}")
