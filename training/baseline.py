@@ -26,8 +26,7 @@ from service.inference.card import ModelCard
 from training.compose import coco_branch, compose
 from training.datasets.layout import load_yolo_dataset
 from training.datasets.taxonomy import load_taxonomy, normalise
-from training.evaluate import Evaluation, ImageResult, predict, score
-from training.metrics import ap_per_class, match_predictions
+from training.evaluate import Evaluation, predict, resampled_differences, score
 from training.set_comparison import SetComparison, comparison_markdown
 
 BASE_IMGSZ = 640  # the size the COCO YOLOv5n was trained at and `import-yolov5` serves it at
@@ -123,40 +122,13 @@ def compare_sets(
         comparison = SetComparison(name, len(subset), rows, _coco_mean(cand, coco), _coco_mean(ref, coco))
         if bootstrap and comparison.base_coco_map50 is not None:
             ids = [names.index(n) for n in coco]
-            diffs = _resampled_differences(
+            diffs = resampled_differences(
                 [[runs[d][p] for p in subset] for d in (candidate, base)], ids, len(names), bootstrap, seed
             )
             comparison.difference_interval = tuple(float(v) for v in np.nanpercentile(diffs, [2.5, 97.5]))
             comparison.not_above = float(np.mean(diffs <= 0))
         result.append(comparison)
     return result
-
-
-def _resampled_differences(
-    runs: list[list[ImageResult]], coco_ids: list[int], nc: int, n: int, seed: int
-) -> np.ndarray:
-    """Candidate - base COCO-class mean AP50 on `n` resamples (with replacement) of the images."""
-    stats = [
-        [
-            (match_predictions(r.det.xyxy, r.det.class_id, r.true_xyxy, r.true_cls), r.det.confidence, r.det.class_id)
-            for r in rs
-        ]
-        for rs in runs
-    ]
-    truths = [r.true_cls for r in runs[0]]
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n)
-    for i in range(n):
-        pick = rng.integers(0, len(truths), len(truths))
-        target = np.concatenate([truths[j] for j in pick])
-        means = []
-        for model in stats:
-            ap = ap_per_class(*(np.concatenate([model[j][k] for j in pick]) for k in range(3)), target, nc)
-            means.append(
-                np.mean([ap.ap[c, 0] for c in coco_ids if ap.labels[c]]) if ap.labels[coco_ids].any() else np.nan
-            )
-        diffs[i] = means[0] - means[1]
-    return diffs
 
 
 def write_comparison(sets: list[SetComparison], base: str, out_dir: Path) -> Path:

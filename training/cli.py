@@ -284,7 +284,7 @@ def _compare_with_base(detector: OnnxDetector, args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from training.compare import resolve_data, scorecard, to_markdown
+    from training.compare import add_differences, resolve_data, scorecard, to_markdown
     from training.paths import shared_dir
 
     try:
@@ -297,6 +297,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
+    if args.bootstrap:
+        add_differences(cards, args.bootstrap)
     table = to_markdown(cards)
     console.print(table)
     if args.out:
@@ -589,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="fp32 or int8 (default: each version's served one)")
     p.add_argument(
         "--tiling", action=argparse.BooleanOptionalAction, default=None, help="force sliced inference on/off"
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="resamples of each set's images: 95 %% interval of each later version's AP50 minus the first's",
     )
     p.add_argument("--out", type=Path, help="also write the table as Markdown")
     p.set_defaults(func=cmd_compare)

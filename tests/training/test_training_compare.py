@@ -83,3 +83,20 @@ def test_compare_refuses_a_malformed_image_list(listed, tmp_path: Path, capsys) 
     argv = ["compare", str(GRAFFITI), "--data", str(folder), "--shared", str(shared), "--work", str(tmp_path / "w")]
     assert main(argv) == 2
     assert "expected '<image path> <group>'" in capsys.readouterr().out
+
+
+def test_bootstrap_pairs_the_same_images_for_each_version(listed, tmp_path: Path) -> None:
+    """A copy of a version scores exactly the same on every resample: the difference is 0 to 0 and
+    never above 0. Without --bootstrap there is no such row."""
+    import shutil
+
+    folder, shared, _ = listed
+    copy = tmp_path / "copy" / "graffiti"
+    shutil.copytree(GRAFFITI, copy)
+    argv = ["compare", str(GRAFFITI), str(copy), "--data", str(folder), "--shared", str(shared)]
+    argv += ["--work", str(tmp_path / "work")]
+    assert main([*argv, "--out", str(tmp_path / "plain.md")]) == 0
+    assert "minus the first" not in (tmp_path / "plain.md").read_text()
+    assert main([*argv, "--bootstrap", "50", "--out", str(tmp_path / "resampled.md")]) == 0
+    row = next(line for line in (tmp_path / "resampled.md").read_text().splitlines() if "minus the first" in line)
+    assert row.endswith("| – | +0.000 to +0.000 (100.0%) |")
