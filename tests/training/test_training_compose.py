@@ -281,7 +281,7 @@ def test_a_served_folder_as_the_base_keeps_its_own_boxes_first(tmp_path: Path) -
     assert main([*argv, "--version", "0.0.1-test", "--out", str(out)]) == 0
 
     card = read_card(out)
-    assert card.input_size == (320, 320) and card.output_layout == "yolov5"
+    assert card.input_size == read_card(shipped).input_size and card.output_layout == "yolov5"
     assert [b["score_scale"] for b in card.training["branches"]] == [1.0, 0.5]
     composed = OnnxDetector(out / "model.onnx", card)
     base = OnnxDetector(shipped / "model.onnx", read_card(shipped))
