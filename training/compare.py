@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from service.inference.card import read_card
+from service.inference.nms import box_iou
 from training.datasets.listed import is_listed, materialise, read_groups
 from training.evaluate import ImageResult, open_detector, predict, resampled_differences, score
+from training.metrics import greedy_matches
 
 NO_LABELS = "images without labels"
 
@@ -49,6 +51,8 @@ class Scorecard:
     precision: float
     recall: float
     false_alarms: list[FalseAlarms] = field(default_factory=list)
+    # labelled boxes found at the default confidence (IoU 0.5) / labelled, per COCO size bin
+    found_by_size: dict[str, tuple[int, int]] = field(default_factory=dict)
     # AP50 minus the first version's on the same resampled images: 95 % interval, share not above 0
     difference: tuple[float, float, float] | None = None
     results: list[ImageResult] = field(default_factory=list, repr=False)
@@ -95,8 +99,30 @@ def scorecard(
         sum(c.precision for c in classes) / len(classes) if classes else 0.0,
         sum(c.recall for c in classes) / len(classes) if classes else 0.0,
         alarms,
+        found_by_size=found_by_size(results, ev.threshold),
         results=results,
     )
+
+
+SIZES = (("small", 0.0), ("medium", 32.0**2), ("large", 96.0**2))  # COCO's bins, box area in pixels
+
+
+def found_by_size(results: list[ImageResult], threshold: float) -> dict[str, tuple[int, int]]:
+    """Per COCO size bin: labelled boxes a same-class box at `threshold` overlaps with IoU >= 0.5
+    (each box used once), and all labelled boxes. Shows whether small tags are what is missed."""
+    counts = {name: [0, 0] for name, _ in SIZES}
+    for r in results:
+        if not len(r.true_cls):
+            continue
+        keep = r.det.confidence >= threshold
+        iou = box_iou(r.true_xyxy, r.det.xyxy[keep]) * (r.true_cls[:, None] == r.det.class_id[keep][None, :])
+        found = set(greedy_matches(iou, 0.5)[:, 0].tolist()) if keep.any() else set()
+        area = (r.true_xyxy[:, 2] - r.true_xyxy[:, 0]) * (r.true_xyxy[:, 3] - r.true_xyxy[:, 1])
+        for i, a in enumerate(area):
+            name = next(n for n, lo in reversed(SIZES) if a >= lo)
+            counts[name][0] += i in found
+            counts[name][1] += 1
+    return {name: (f, n) for name, (f, n) in counts.items()}
 
 
 def add_differences(cards: list[Scorecard], n: int, seed: int = 0) -> None:
@@ -121,6 +147,12 @@ def _rows(first: Scorecard, resampled: bool) -> list[tuple[str, Callable[[Scorec
             lambda c: f"{c.precision:.2f} / {c.recall:.2f} @ {c.threshold:.2f}",
         ),
     ]
+    rows.append(
+        (
+            "found at the default confidence: small / medium / large boxes (COCO sizes)",
+            lambda c: " / ".join(f"{f}/{n}" for f, n in c.found_by_size.values()),
+        )
+    )
     if resampled:
         rows.append(
             (

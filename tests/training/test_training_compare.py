@@ -100,3 +100,20 @@ def test_bootstrap_pairs_the_same_images_for_each_version(listed, tmp_path: Path
     assert main([*argv, "--bootstrap", "50", "--out", str(tmp_path / "resampled.md")]) == 0
     row = next(line for line in (tmp_path / "resampled.md").read_text().splitlines() if "minus the first" in line)
     assert row.endswith("| – | +0.000 to +0.000 (100.0%) |")
+
+
+def test_found_by_size_counts_labelled_boxes_per_coco_bin_at_the_threshold() -> None:
+    from service.inference.detections import Detections
+    from training.compare import found_by_size
+    from training.evaluate import ImageResult
+
+    truth = np.array([[0, 0, 20, 20], [100, 100, 150, 150], [200, 200, 400, 400], [0, 300, 30, 310]], np.float32)
+    det = Detections(
+        xyxy=np.array([[1, 1, 20, 20], [100, 100, 150, 150], [210, 210, 400, 400]], np.float32),
+        confidence=np.array([0.9, 0.2, 0.8], np.float32),  # the medium box only below the threshold
+        class_id=np.array([0, 0, 1]),  # the large box found with the wrong class
+    )
+    result = ImageResult(Path("a.jpg"), det, truth, np.zeros(4, np.int64), 0.0)
+    empty = ImageResult(Path("b.jpg"), Detections(), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), 0.0)
+    assert found_by_size([result, empty], 0.5) == {"small": (1, 2), "medium": (0, 1), "large": (0, 1)}
+    assert found_by_size([result], 0.1) == {"small": (1, 2), "medium": (1, 1), "large": (0, 1)}
