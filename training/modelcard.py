@@ -209,11 +209,17 @@ def _made(training: dict) -> str:
     """How the version was made: a training run, or a composition of networks (`train compose`)."""
     if "branches" in training:
         rows = [
-            [f"`{b['name']}`", b["input"], "yes" if b["flip"] else "no", ", ".join(b["classes"])]
+            [
+                f"`{b['name']}`",
+                b["input"],
+                "yes" if b["flip"] else "no",
+                b.get("score_scale", 1.0),  # cards composed before the scale existed: 1
+                ", ".join(b["classes"]),
+            ]
             for b in training["branches"]
         ]
         return f"- Command: `{training.get('command', '?')}`\n- {training.get('start', '')}\n\n" + _table(
-            rows, ["branch", "input px", "mirrored", "answers for"]
+            rows, ["branch", "input px", "mirrored", "score scale", "answers for"]
         )
     return f"""- Command: `{training.get("command", "?")}`
 - Start point: {training.get("start", "?")} (COCO tensors transferred: {training.get("transferred", "n/a")})
