@@ -172,6 +172,11 @@ def cmd_compose(args: argparse.Namespace) -> int:
     answers = {a.strip() for a in args.answers.split(",") if a.strip()}
     views = [(size, flip) for size in sizes for flip in flips]
     skip = frozenset(answers if args.views_skip_answers else ())
+    if args.base_folder and (args.base_size or args.flip or args.views_skip_answers):
+        console.print(
+            "[red]error:[/] --base-size, --flip and --views-skip-answers shape the COCO base; not with --base-folder"
+        )
+        return 2
     try:
         if args.base_folder:
             branches = [folder_branch(args.base_folder, names, None, name="base")]

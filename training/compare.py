@@ -135,8 +135,9 @@ def add_differences(cards: list[Scorecard], n: int, seed: int = 0) -> None:
             diffs = resampled_differences(
                 [[mine[r.path] for r in first.results], first.results], list(range(nc)), nc, n, seed
             )
-            lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
-            card.difference = (float(lo), float(hi), float(np.mean(diffs <= 0)))
+            if len(diffs):  # else no resample held a labelled box: no interval
+                lo, hi = np.percentile(diffs, [2.5, 97.5])
+                card.difference = (float(lo), float(hi), float(np.mean(diffs <= 0)))
 
 
 def _rows(first: Scorecard, resampled: bool) -> list[tuple[str, Callable[[Scorecard], str]]]:

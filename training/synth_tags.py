@@ -449,24 +449,24 @@ def plan(src: Path, others: list[Path], holdout: set[str], positives: int, negat
     return jobs
 
 
-def coarse(image: Path, max_box_area: float) -> bool:
-    """Whether a real photo has a box covering more than `max_box_area` of the frame: one box per
-    painted wall or car, which teaches the opposite of tag-level boxes."""
-    _, boxes = read_yolo_label(image)
-    return bool(len(boxes)) and float((boxes[:, 2] * boxes[:, 3]).max()) > max_box_area
+def coarse(label: str, max_box_area: float) -> bool:
+    """Whether a real photo's YOLO label text has a box covering more than `max_box_area` of the
+    frame: one box per painted wall or car, which teaches the opposite of tag-level boxes."""
+    rows = [line.split() for line in label.splitlines() if line.strip()]
+    return any(float(w) * float(h) > max_box_area for _, _, _, w, h in rows)
 
 
 def _link_split(src: Path, out: Path, split: str, skip: set[str], max_box_area: float = 1.0) -> int:
     n = 0
     for image in _images(src / "images" / split):
-        if image.stem in skip or coarse(image, max_box_area):
+        source = label_path_for(image)
+        label = source.read_text(encoding="utf-8") if source.is_file() else ""
+        if image.stem in skip or coarse(label, max_box_area):
             continue
         dst = out / "images" / split / image.name
         place_file(image, dst)
-        label = label_path_for(dst)
-        label.parent.mkdir(parents=True, exist_ok=True)
-        source = label_path_for(image)
-        label.write_text(source.read_text(encoding="utf-8") if source.is_file() else "", encoding="utf-8")
+        label_path_for(dst).parent.mkdir(parents=True, exist_ok=True)
+        label_path_for(dst).write_text(label, encoding="utf-8")
         n += 1
     return n
 

@@ -278,6 +278,8 @@ def test_a_served_folder_as_the_base_keeps_its_own_boxes_first(tmp_path: Path) -
     out = tmp_path / "composed"
     argv = ["compose", "--detector", "graffiti", "--base-folder", str(shipped), "--specialist", str(shipped)]
     argv += ["--answers", "graffiti", "--specialist-score-scale", "0.5", "--data", str(data / "data.yaml")]
+    assert main([*argv, "--version", "0.0.1-test", "--out", str(out), "--flip"]) == 2  # a COCO-only option
+    assert not out.exists()
     assert main([*argv, "--version", "0.0.1-test", "--out", str(out)]) == 0
 
     card = read_card(out)
