@@ -329,13 +329,15 @@ class LocalRunner:
             attempt = 0
             while True:
                 try:
-                    self.executor.submit(self.processor.process, job_id, seq).result()
+                    future = self.executor.submit(self.processor.process, job_id, seq)
+                except RuntimeError:
+                    return  # submit() refuses only after shutdown: the job goes on at the next start
+                try:
+                    future.result()
                     break
                 except CancelledError:
                     return  # the service stops: the job goes on at the next start
                 except Exception as exc:
-                    if isinstance(exc, RuntimeError) and "shutdown" in str(exc):
-                        return  # the executor was shut down before the frame was handed over
                     delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
                     log.warning("batch job %s: frame %d not settled (%s); again in %d s", job_id, seq, exc, delay)
                     time.sleep(delay)

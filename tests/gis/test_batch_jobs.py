@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from service.api.app import create_app
 from service.auth.keys import LOCAL_DEVELOPER
 from service.config import Settings
-from service.gis.batch import BatchLimits, BatchParams, collect_frames
+from service.gis.batch import BatchLimits, BatchParams, LocalRunner, collect_frames
 from service.gis.ingest import FrameIngestor
 from service.pipeline import ParamOverrides
 from service.runtime import Runtime
@@ -195,3 +196,19 @@ def test_a_frame_that_meets_an_unavailable_database_waits_for_it(
     runtime.batches.process(job_id, 0)
     job = job_of(runtime, job_id)
     assert (job.status, job.processed, job.failed) == ("done", 1, 0) and count(runtime, Frame) == 1
+
+
+def test_a_job_whose_executor_was_shut_down_stops_and_keeps_its_frames(runtime: Runtime) -> None:
+    """The service stops while a job thread hands over frames: the thread ends at once instead of
+    retrying, and the frames stay staged for the next start."""
+    job_id = runtime.batches.stage(collect_frames(photos(2), [], LIMITS), PARAMS)
+    executor = ThreadPoolExecutor(max_workers=1)
+    executor.shutdown()
+    ready = threading.Event()
+    ready.set()
+    thread = threading.Thread(target=LocalRunner(runtime.batches, executor, ready)._run, args=(job_id,))
+    thread.start()
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "the job thread retried a shut-down executor"
+    job = job_of(runtime, job_id)
+    assert (job.status, job.processed) == ("queued", 0) and count(runtime, StagedFrame) == 2
