@@ -11,6 +11,7 @@ store's.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def image_key(sha256: str) -> str:
@@ -48,9 +50,11 @@ class FrameStore(Protocol):
 class DirectoryStore:
     """JPEG files under a directory (`<data_dir>/frames/` by default), written atomically.
 
-    A file is written to a hidden `.incoming-*` name, synced, then renamed: a reader (or a
-    crash) never sees half a file under the final name. Leftovers of a killed process are
-    swept at start-up (`sweep_incoming`); on a directory that several replicas share, only
+    A file is written to a hidden `.incoming-*` name, synced, then hard-linked to its final name,
+    which fails if that name exists: a reader (or a crash) never sees half a file there, and of
+    two replicas storing the same photo at once exactly one is told it stored it (the other's
+    rollback must not delete the photo the first one's record refers to). Leftovers of a killed
+    process are swept at start-up (`sweep_incoming`); on a directory that several replicas share, only
     leftovers older than an hour, so another replica's write in progress is never one.
     """
 
@@ -70,10 +74,16 @@ class DirectoryStore:
                 fh.write(jpeg)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
+            try:
+                os.link(tmp, target)
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                os.replace(tmp, target)  # e.g. an SMB share: last writer wins (docs/scaling.md)
+        except FileExistsError:
+            return False
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
         return True
 
     def read(self, key: str) -> bytes | None:

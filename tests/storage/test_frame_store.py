@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -71,3 +73,28 @@ def test_the_setting_chooses_the_store(tmp_path: Path) -> None:
     for unknown in ("gs://city-photos", "s3://", "https://minio:9000/city-photos"):
         with pytest.raises(ValidationError, match="frame_store"):
             Settings(frame_store=unknown)
+
+
+def test_two_replicas_storing_one_photo_at_once_on_a_shared_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both looked before either wrote: exactly one is told it stored the photo (only that one may
+    delete it again when its transaction fails), the first photo stays and nothing is left over."""
+    root, key = tmp_path / "frames", image_key(sha(b"upload"))
+    first, second = DirectoryStore(root), DirectoryStore(root)
+    monkeypatch.setattr(Path, "is_file", lambda _: False)  # the second one's check came before the first write
+    assert first.save(sha(b"upload"), b"first") is True
+    assert second.save(sha(b"upload"), b"second") is False
+    assert first.read(key) == b"first"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [key.split("/")[0], key]
+
+
+def test_a_shared_directory_without_hard_links_still_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*_: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")  # what an SMB mount answers
+
+    monkeypatch.setattr(os, "link", refused)
+    store = DirectoryStore(tmp_path / "frames")
+    assert store.save(sha(b"upload"), b"photo") is True
+    assert store.read(image_key(sha(b"upload"))) == b"photo"
+    assert not list((tmp_path / "frames").rglob(f"{DirectoryStore.INCOMING}*"))
