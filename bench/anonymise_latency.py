@@ -25,6 +25,7 @@ from service.inference import SessionConfig
 from service.privacy import Anonymiser
 from service.privacy.sources import load_anonymiser
 from service.registry.registry import ModelRegistry
+from service.runtime import anonymise_config
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGET_MS = 150.0
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     registry.entries = {n: e for n, e in registry.entries.items() if n in settings.anonymise_sources}
     registry.load_all(SessionConfig())
     detectors = {n: e.detector for n, e in registry.entries.items() if e.detector is not None}
-    anonymiser = load_anonymiser(detectors, settings.anonymise_config(), settings.anonymise_sources)
+    anonymiser = load_anonymiser(detectors, anonymise_config(settings), settings.anonymise_sources)
     if anonymiser is None:
         raise SystemExit(f"no anonymisation source of {settings.anonymise_sources} is installed")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,8 @@
 """Service settings from environment variables (prefix STADTBLICK_), with embedded defaults.
 
+Plain values only: this module imports nothing of the service, so any layer can read settings;
+`service.runtime` builds the service's objects from them.
+
 The defaults run everything on a laptop: the shipped `weights/` folder, a local data folder.
 Several replicas share a database (`database_url`) and a frame store (`frame_store`; docs/scaling.md).
 """
@@ -13,15 +16,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.geo.grading import GradingRules
-from service.geo.ground_position import CameraModel
-from service.gis import GRAFFITI, ROAD_DAMAGE
-from service.imaging import JPEG_MAX_SIDE, ImageLimits
-from service.privacy import AnonymiseConfig, PrivacyGuard
-from service.storage.frame_images import DirectoryStore, FrameStore
-from service.storage.object_store import ObjectStore
-
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+JPEG_MAX_SIDE = 65_500  # the longest side a JPEG can hold (service.imaging checks the same limit)
+ANONYMISE_MARGIN, ANONYMISE_CONF = 0.25, 0.05  # the defaults of service.privacy.AnonymiseConfig
 MULTIPART_FRAMING = 64 * 1024  # boundaries and part headers around an uploaded file
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -107,11 +104,9 @@ class Settings(BaseSettings):
         ["anonymize", "centerface"], description="Detectors that anonymise, where installed"
     )
     anonymise_mode: Literal["blur", "pixelate"] = "blur"
-    anonymise_margin: float = Field(
-        AnonymiseConfig.margin, ge=0.0, le=1.0, description="Share of a box added on each side"
-    )
+    anonymise_margin: float = Field(ANONYMISE_MARGIN, ge=0.0, le=1.0, description="Share of a box added on each side")
     anonymise_conf: float = Field(
-        AnonymiseConfig.conf, gt=0.0, le=1.0, description="Confidence threshold (low: recall first)"
+        ANONYMISE_CONF, gt=0.0, le=1.0, description="Confidence threshold (low: recall first)"
     )
     anonymise_ellipse_faces: bool = Field(False, description="Obscure faces inside the ellipse of their box only")
     anonymise_persons: bool = Field(False, description="Also obscure whole persons (needs a 'coco' detector)")
@@ -175,50 +170,6 @@ class Settings(BaseSettings):
                 f"STADTBLICK_AUTH=disabled is only allowed when the service listens on 127.0.0.1 or localhost, "
                 f"not {host!r}: create API keys (stadtblick keys create) or bind to 127.0.0.1"
             )
-
-    def image_limits(self) -> ImageLimits:
-        return ImageLimits(
-            max_bytes=self.max_upload_bytes,
-            max_pixels=self.max_image_pixels,
-            max_side=self.max_image_side,
-            max_aspect_ratio=self.max_image_aspect_ratio,
-        )
-
-    def camera_model(self) -> CameraModel:
-        return CameraModel(
-            height_m=self.camera_height_m,
-            pitch_deg=self.camera_pitch_deg,
-            hfov_deg=self.camera_hfov_deg,
-            max_distance_m=self.max_projection_m,
-        )
-
-    def grading_rules(self) -> GradingRules:
-        return GradingRules(
-            segment_length_m=self.segment_length_m, weights=self.damage_weights, thresholds=self.grade_thresholds
-        )
-
-    def damage_categories(self) -> dict[str, str]:
-        """Class name -> the collection its damage records belong to."""
-        return {c: GRAFFITI for c in self.graffiti_classes} | {c: ROAD_DAMAGE for c in self.road_damage_classes}
-
-    def anonymise_config(self) -> AnonymiseConfig:
-        return AnonymiseConfig(
-            mode=self.anonymise_mode,
-            margin=self.anonymise_margin,
-            conf=self.anonymise_conf,
-            ellipse_faces=self.anonymise_ellipse_faces,
-            tile_min_side=self.anonymise_tile_min_side,
-        )
-
-    def privacy_guard(self) -> PrivacyGuard:
-        return PrivacyGuard(required=self.require_anonymisation, classes=frozenset(self.anonymise_classes))
-
-    def photo_store(self, kind: Literal["frames", "lost_items"]) -> FrameStore:
-        """The store of one kind of photo: the folder `kind` in the directory, or the prefix `kind/` in the bucket."""
-        if self.frame_store.startswith("s3://"):
-            url = f"{self.frame_store.rstrip('/')}/{kind}"
-            return ObjectStore(url, self.frame_store_endpoint, self.frame_store_timeout_s)
-        return DirectoryStore(Path(self.frame_store or self.data_dir) / kind)
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'stadtblick.db').resolve()}"

@@ -319,6 +319,7 @@ def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     from service.inference.card import read_card
     from service.privacy.sources import COCO, detector_source, load_anonymiser
     from service.registry.registry import ModelRegistry
+    from service.runtime import anonymise_config
     from training.anonymisation_recall import CLEAN, measure_robustness, measure_sources, write_report, write_robustness
     from training.corruptions import CORRUPTIONS
     from training.datasets.layout import load_yolo_dataset
@@ -330,7 +331,7 @@ def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     registry.entries = {n: e for n, e in registry.entries.items() if n in wanted}
     registry.load_all(SessionConfig())
     loaded = {n: e.detector for n, e in registry.entries.items() if e.detector is not None}
-    config = settings.anonymise_config()
+    config = anonymise_config(settings)
     anonymiser = load_anonymiser(loaded, config, sources, settings.anonymise_persons)
     if anonymiser is None:
         console.print(f"[red]error:[/] none of the sources {sources} is installed")

@@ -18,6 +18,7 @@ from service.inference import OnnxDetector, SessionConfig
 from service.inference.card import ModelCard
 from service.pipeline import ParamOverrides, detect_bytes, to_response
 from service.registry.registry import ModelRegistry, ModelUnavailable
+from service.runtime import image_limits
 from service.schemas import DetectResponse
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
@@ -70,7 +71,7 @@ def _detect_one(
     start = time.perf_counter()
     try:
         data = path.read_bytes()
-        run = detect_bytes(data, detectors, overrides, settings.image_limits())
+        run = detect_bytes(data, detectors, overrides, image_limits(settings))
     except (OSError, ImageError) as exc:
         code = getattr(exc, "code", "read_error")
         if jsonl:

@@ -40,6 +40,7 @@ from service.edge.video import (
 from service.inference import SessionConfig
 from service.privacy.sources import ANONYMIZE, load_anonymiser
 from service.registry.registry import ModelRegistry, ModelUnavailable
+from service.runtime import anonymise_config, camera_model
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     anonymize = next((d for d in detectors if d.name == ANONYMIZE), None)
     anonymiser = load_anonymiser(
         {d.name: d for d in detectors},
-        settings.anonymise_config(),
+        anonymise_config(settings),
         settings.anonymise_sources,
         settings.anonymise_persons,
         SessionConfig.from_env(),
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         drive_id,
         detectors,
         anonymiser,
-        settings.camera_model(),
+        camera_model(settings),
         TrackerConfig(min_hits=args.min_hits),
         on_event=uploader.notify if uploader else None,
     )

@@ -27,6 +27,7 @@ from service.edge.gps_logs import load_track
 from service.edge.outbox import OUTBOX_FILE, Outbox
 from service.edge.uploader import RetryPolicy, ServerTarget, Uploader
 from service.edge.video import DistanceSampler, Frame, ReadStats, VideoClock, open_capture, prefetched, read_frames
+from service.runtime import camera_model
 
 FAST = RetryPolicy(base_s=0.05, max_s=0.5)
 
@@ -123,7 +124,7 @@ def test_server_killed_mid_drive_holds_every_event_exactly_once(
     frames = read_frames(capture, VideoClock(T0, 10.0), DistanceSampler(track, 4.0, ReadStats()), ReadStats())
     uploader = Uploader(out, out / OUTBOX_FILE, ServerTarget(process.url, inspector_key), FAST).start()
     detectors = load_detectors(Settings(), "road_damage")
-    recorder = DriveRecorder(out, "kill-test", detectors, None, Settings().camera_model(), on_event=uploader.notify)
+    recorder = DriveRecorder(out, "kill-test", detectors, None, camera_model(Settings()), on_event=uploader.notify)
     killed, restarted = threading.Event(), threading.Event()
 
     def counts() -> dict[str, int]:

@@ -284,22 +284,23 @@ _KILLED_WRITER = textwrap.dedent(
     from service.config import Settings
     from service.gis.ingest import FrameContext, FrameIngestor, IngestConfig
     from service.privacy import PrivacyGuard
+    from service.runtime import damage_categories, grading_rules
     from service.storage import Database, frame_images
 
     db = Database(sys.argv[1])
     db.upgrade()
     settings = Settings()
-    config = IngestConfig(CAMERA, settings.grading_rules(), 5.0, settings.damage_categories(), ZoneInfo("UTC"))
+    config = IngestConfig(CAMERA, grading_rules(settings), 5.0, damage_categories(settings), ZoneInfo("UTC"))
     store = frame_images.DirectoryStore(Path(sys.argv[2]))
     ingestor = FrameIngestor(db, store, config, PrivacyGuard(required=False))
-    # The power goes out after the image bytes are written and synced, before the rename.
-    frame_images.os.replace = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
+    # The power goes out after the image bytes are written and synced, before they get their final name.
+    frame_images.os.link = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
     ingestor.ingest(frame_run(1, []), FrameContext("crash", lat=52.5, lon=13.4))
     """
 )
 
 
-def test_process_killed_between_write_and_rename(tmp_path: Path, tiny_weights: Path) -> None:
+def test_process_killed_between_write_and_final_name(tmp_path: Path, tiny_weights: Path) -> None:
     url, frames = f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "data" / "frames"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     result = subprocess.run(

@@ -11,6 +11,7 @@ from gis_helpers import CAMERA
 
 from service.config import Settings
 from service.gis.ingest import FrameIngestor, IngestConfig
+from service.runtime import damage_categories, grading_rules, privacy_guard
 from service.storage import Database
 from service.storage.frame_images import DirectoryStore
 
@@ -28,9 +29,9 @@ def ingestor(db: Database, tmp_path: Path) -> FrameIngestor:
     settings = Settings()
     config = IngestConfig(
         camera=CAMERA,
-        rules=settings.grading_rules(),
+        rules=grading_rules(settings),
         dedup_radius_m=settings.dedup_radius_m,
-        categories=settings.damage_categories(),
+        categories=damage_categories(settings),
         timezone=ZoneInfo("Europe/Berlin"),
     )
-    return FrameIngestor(db, DirectoryStore(tmp_path / "frames"), config, settings.privacy_guard())
+    return FrameIngestor(db, DirectoryStore(tmp_path / "frames"), config, privacy_guard(settings))

@@ -15,6 +15,7 @@ from s3_helpers import S3Server, StoreUnderTest
 
 from service.config import Settings
 from service.faults import FrameStoreUnavailable
+from service.runtime import photo_store as runtime_photo_store
 from service.storage.frame_images import DirectoryStore, image_key
 from service.storage.object_store import ObjectStore
 
@@ -24,7 +25,7 @@ def sha(data: bytes) -> str:
 
 
 def test_put_if_absent_read_and_delete(photo_store: StoreUnderTest) -> None:
-    store, replica = (Settings(**photo_store.settings).photo_store("frames") for _ in range(2))
+    store, replica = (runtime_photo_store(Settings(**photo_store.settings), "frames") for _ in range(2))
     key = image_key(sha(b"upload"))
     assert store.save(sha(b"upload"), b"first") is True
     assert replica.save(sha(b"upload"), b"second") is False  # content-addressed: the first one stays
@@ -37,7 +38,7 @@ def test_put_if_absent_read_and_delete(photo_store: StoreUnderTest) -> None:
 
 def test_frames_and_lost_item_photos_are_kept_apart(photo_store: StoreUnderTest) -> None:
     settings = Settings(**photo_store.settings)
-    frames, lost_items = settings.photo_store("frames"), settings.photo_store("lost_items")
+    frames, lost_items = runtime_photo_store(settings, "frames"), runtime_photo_store(settings, "lost_items")
     frames.save(sha(b"same photo"), b"frame")
     lost_items.save(sha(b"same photo"), b"item")
     frames.delete(image_key(sha(b"same photo")))
@@ -63,12 +64,12 @@ def test_a_missing_bucket_is_reported(s3_server: S3Server) -> None:
 
 
 def test_the_setting_chooses_the_store(tmp_path: Path) -> None:
-    default = Settings(data_dir=tmp_path / "data").photo_store("lost_items")
+    default = runtime_photo_store(Settings(data_dir=tmp_path / "data"), "lost_items")
     assert isinstance(default, DirectoryStore) and default.root == tmp_path / "data" / "lost_items"
-    shared = Settings(data_dir=tmp_path / "data", frame_store="/mnt/frames").photo_store("frames")
+    shared = runtime_photo_store(Settings(data_dir=tmp_path / "data", frame_store="/mnt/frames"), "frames")
     assert isinstance(shared, DirectoryStore) and shared.root == Path("/mnt/frames/frames")
     s3 = Settings(frame_store="s3://city-photos/stadtblick/", frame_store_endpoint="http://minio:9000")
-    bucket = s3.photo_store("frames")
+    bucket = runtime_photo_store(s3, "frames")
     assert isinstance(bucket, ObjectStore) and bucket.url == "s3://city-photos/stadtblick/frames"
     for unknown in ("gs://city-photos", "s3://", "https://minio:9000/city-photos"):
         with pytest.raises(ValidationError, match="frame_store"):
