@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
+import anyio.to_thread
 from fastapi import Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.api.errors import ApiError
@@ -20,6 +22,11 @@ RAW_TYPES = ("image/", "application/octet-stream")
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
+    return b"".join(await _read_chunks(request, max_bytes))
+
+
+async def _read_chunks(request: Request, max_bytes: int) -> list[bytes]:
+    """The body as received, refused as soon as it exceeds `max_bytes`."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
@@ -29,7 +36,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
-    return b"".join(chunks)
+    return chunks
 
 
 @dataclass(frozen=True)
@@ -67,26 +74,36 @@ async def read_image_upload(request: Request, max_bytes: int, field: str = "file
 
 
 async def read_multipart(request: Request, max_bytes: int, max_files: int) -> UploadedForm:
-    """Parse a multipart body of at most `max_bytes`, keeping every part in memory."""
-    body = await read_body(request, max_bytes)
+    """Parse a multipart body of at most `max_bytes`, keeping every part in memory.
+
+    The parsing runs in a worker thread: it is pure CPU work (about 1 s per 200 MB), which on the
+    event loop would stall every other request, health checks included, for that long
+    (`python -m bench.multipart`)."""
+    chunks = await _read_chunks(request, max_bytes)
+    return await anyio.to_thread.run_sync(_parse_multipart, request.headers, chunks, max_bytes, max_files)
+
+
+def _parse_multipart(headers: Headers, chunks: list[bytes], max_bytes: int, max_files: int) -> UploadedForm:
+    """Starlette's parser on an event loop of this worker thread (it only awaits its input)."""
 
     async def stream() -> AsyncIterator[bytes]:
-        yield body
+        for chunk in chunks:
+            yield chunk
 
-    parser = MultiPartParser(request.headers, stream(), max_files=max_files, max_fields=32)
+    parser = MultiPartParser(headers, stream(), max_files=max_files, max_fields=32)
     parser.spool_max_size = max_bytes + 1  # keep parts in memory: originals must not hit the disk
     try:
-        form = await parser.parse()
+        form = anyio.run(parser.parse)
     except MultiPartException as exc:
         raise ApiError(400, "invalid_multipart", f"malformed multipart body: {exc.message}") from exc
     files: dict[str, list[tuple[str, bytes]]] = {}
     fields: dict[str, str] = {}
     for name, item in form.multi_items():
         if isinstance(item, UploadFile):
-            files.setdefault(name, []).append((item.filename or "", await item.read()))
+            files.setdefault(name, []).append((item.filename or "", item.file.read()))
+            item.file.close()
         else:
             fields[name] = item
-    await form.close()
     return UploadedForm(files, fields)
 
 

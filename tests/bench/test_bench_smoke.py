@@ -122,3 +122,15 @@ def test_bench_quick_writes_report(tiny_weights: Path, tmp_path: Path) -> None:
     versus_reference = [t for t in report["targets"] if "faster than ultralytics" in t["target"]]
     assert versus_reference and all("bound without any service overhead" in t["detail"] for t in versus_reference)
     assert all(line in proc.stdout for line in ("benchmarks.md",))
+
+
+def test_multipart_stall_benchmark_reads_every_part() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.multipart", "--frames", "3", "--kib", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert out.startswith("read 3 parts") and "longest event-loop stall" in out, out
