@@ -753,7 +753,11 @@ def build(
         aspects += box_aspects
     (out / "data.yaml").write_text(
         "# Written by `python -m training.road_views`; paths are relative to this file's folder.\n"
-        f"# Held out of train and val: {', '.join(held_out)} (test it with `stadtblick train loso`).\n"
+        + (
+            f"# Held out of train and val: {', '.join(held_out)} (test it with `stadtblick train loso`).\n"
+            if held_out
+            else "# No source held out (--all-sources): a version to ship, not a leave-one-source-out test.\n"
+        )
         + yaml.safe_dump(
             {"train": "images/train", "val": "images/val", "nc": 2, "names": {0: "pothole", 1: "crack"}},
             sort_keys=False,
@@ -786,7 +790,13 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="pothole-free photo datasets (YOLO layout); default: graffiti and anonymize beside --src",
     )
-    parser.add_argument("--hold-out", action="append", help=f"manifest source kept out (default {HELD_OUT[0]})")
+    held = parser.add_mutually_exclusive_group()
+    held.add_argument("--hold-out", action="append", help=f"manifest source kept out (default {HELD_OUT[0]})")
+    held.add_argument(
+        "--all-sources",
+        action="store_true",
+        help="keep no source out: for the version to ship, once `stadtblick train loso` has chosen the recipe",
+    )
     for kind, n in DEFAULT_COUNTS.items():
         parser.add_argument(f"--{kind}", type=int, default=n, help=f"generated {kind} images (default {n})")
     parser.add_argument("--seed", type=int, default=0)
@@ -800,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     negatives = [n for n in args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS] if n.is_dir()]
-    held_out = tuple(args.hold_out or HELD_OUT)
+    held_out = () if args.all_sources else tuple(args.hold_out or HELD_OUT)
     duplicates = None
     if args.check_duplicates is not None:
         duplicates = held_out_near_duplicates(args.src, negatives, held_out, args.check_duplicates)

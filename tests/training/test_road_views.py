@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import random
 from pathlib import Path
@@ -120,3 +121,17 @@ def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, 
 def test_unknown_held_out_source_is_refused(sources: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="jero/dashcam"):
         rv.build(sources, tmp_path / "x", [], ("jero/dashcam",), {}, 0, 1)
+
+
+def test_all_sources_keeps_every_real_photo_for_the_version_to_ship(sources: Path, tmp_path: Path) -> None:
+    assert (
+        rv.main(
+            ["--src", str(sources), "--out", str(tmp_path / "all"), "--all-sources", "--workers", "1"]
+            + [f"--{kind}=0" for kind in rv.DEFAULT_COUNTS]
+        )
+        == 0
+    )
+    names = {p.name for p in (tmp_path / "all" / "images").rglob("*.jpg")}
+    assert sum(n.startswith("cam_") for n in names) == 4 and sum(n.startswith("web_") for n in names) == 10
+    assert "No source held out" in (tmp_path / "all" / "data.yaml").read_text()
+    assert json.loads((tmp_path / "all" / rv.BUILD_REPORT).read_text())["held_out"] == []
