@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from edge_helpers import Damage, write_gpx, write_square_weights, write_video
+from edge_helpers import DAMAGES, write_gpx, write_square_weights, write_video
 
-# Damages seen at 14 m (pothole) then 26 m (crack) and 38 m (pothole) east of START: three events.
-DAMAGES = [Damage("pothole", 14.0), Damage("crack", 26.0), Damage("pothole", 38.0)]
 FRAMES = 80  # 8 s at 10 fps: 40 m
 
 

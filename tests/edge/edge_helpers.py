@@ -44,6 +44,10 @@ class Damage:
     at_m: float  # metres east of START, on the road centre line
 
 
+# Damages seen at 14 m (pothole) then 26 m (crack) and 38 m (pothole) east of START: three events.
+DAMAGES = [Damage("pothole", 14.0), Damage("crack", 26.0), Damage("pothole", 38.0)]
+
+
 def travelled(index: int) -> float:
     return SPEED_MPS * index / FPS
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DAMAGES
-from edge_helpers import SPEED_MPS
+from edge_helpers import DAMAGES, SPEED_MPS
 from fastapi.testclient import TestClient
 from gis_helpers import T0, along
 from PIL import Image

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DAMAGES
+from edge_helpers import DAMAGES
 from gis_helpers import T0, free_port
 from server_process import ServerProcess
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import training_synth as synth
+from training_cli import export
 
 from training.cli import main
 
@@ -88,30 +89,6 @@ def trained(shapes_env, shapes_data) -> Path:
 @pytest.fixture(scope="session")
 def undertrained(shapes_env, shapes_data) -> Path:
     return _train(shapes_env, shapes_data, "bad", "--epochs", "1")
-
-
-def export(env: dict[str, Path], weights: Path, data: Path, version: str, *extra: str) -> Path:
-    out = env["root"] / "releases" / version
-    argv = [
-        "export",
-        "--weights",
-        str(weights),
-        "--data",
-        str(data),
-        "--detector",
-        "shapes",
-        "--out",
-        str(out),
-        "--version",
-        version,
-        "--taxonomy-dir",
-        str(env["taxonomy"]),
-        "--calib-images",
-        "16",
-        *extra,
-    ]
-    assert main(argv) == 0
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import export
+from training_cli import export
 
 from service.inference import DetectParams
 from service.inference.card import read_card

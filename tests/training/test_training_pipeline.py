@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import export
+from training_cli import export
 
 from service.inference import OnnxDetector
 from service.inference.card import read_card
