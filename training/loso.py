@@ -34,7 +34,7 @@ from service.inference.nms import non_max_suppression
 from training.datasets.hashing import duplicate_groups
 from training.datasets.layout import load_yolo_dataset
 from training.evaluate import predict_files
-from training.metrics import IOU_THRESHOLDS, ap_per_class, match_centres, match_predictions
+from training.metrics import IOU_THRESHOLDS, ap_per_class, centre_claims, match_centres, match_predictions
 from training.road_views import BUILD_REPORT, HELD_OUT
 
 
@@ -59,6 +59,10 @@ class SetScore:
     fp_image_rate: float | None  # share of images without a box of the class that get >= 1 box
     fp_per_image: float | None
     best_f1_conf: float | None
+    # boxes found by their centre at the served confidence: median predicted / labelled height and
+    # width (a box convention unlike the labellers' shows here while IoU-0.5 AP collapses)
+    found_height_ratio: float | None = None
+    found_width_ratio: float | None = None
 
 
 @dataclass
@@ -145,10 +149,11 @@ class _PerImage:
     conf: list[np.ndarray]
     boxes: np.ndarray  # (n_images,) labelled boxes of the class
     dets: list[Detections]  # the class's detections at validation settings (conf 0.001, NMS IoU 0.7)
+    truths: list[np.ndarray]  # the labelled boxes of the class, xyxy
 
 
 def _per_image(preds: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]], cls: int) -> _PerImage:
-    tp, centre, conf, boxes, dets = [], [], [], [], []
+    tp, centre, conf, boxes, dets, own = [], [], [], [], [], []
     for det, (txyxy, tcls) in zip(preds, truths, strict=True):
         keep = det.class_id == cls
         dets.append(det[keep])
@@ -157,7 +162,8 @@ def _per_image(preds: list[Detections], truths: list[tuple[np.ndarray, np.ndarra
         centre.append(match_centres(d_xyxy, d_cls, txyxy, tcls)[:, 0])
         conf.append(det.confidence[keep])
         boxes.append(int((tcls == cls).sum()))
-    return _PerImage(tp, centre, conf, np.array(boxes), dets)
+        own.append(txyxy[tcls == cls])
+    return _PerImage(tp, centre, conf, np.array(boxes), dets, own)
 
 
 def _ap50(flags: list[np.ndarray], conf: list[np.ndarray], labels: int, idx: np.ndarray) -> tuple[float, float]:
@@ -183,15 +189,37 @@ def _interval(values: list[float]) -> tuple[float, float]:
     return round(float(lo), 4), round(float(hi), 4)
 
 
+def _served(det: Detections, thr: float, iou: float, merge_iou: float | None) -> Detections:
+    """What the service answers: the served confidence and NMS applied to validation-setting detections."""
+    return non_max_suppression(det[det.confidence >= thr], iou, 300, merge_iou)
+
+
 def _fp(per: _PerImage, thr: float, iou: float, merge_iou: float | None) -> tuple[int, float | None, float | None]:
     """Images without a labelled box of the class, share with >= 1 box and boxes per image, with
     the served confidence and NMS IoU applied to the validation-setting detections."""
     empty = np.flatnonzero(per.boxes == 0)
     if not len(empty):
         return 0, None, None
-    served = [non_max_suppression(per.dets[i][per.dets[i].confidence >= thr], iou, 300, merge_iou) for i in empty]
-    counts = np.array([len(d) for d in served])
+    counts = np.array([len(_served(per.dets[i], thr, iou, merge_iou)) for i in empty])
     return len(empty), float((counts > 0).mean()), float(counts.mean())
+
+
+def _found_size_ratios(
+    per: _PerImage, thr: float, iou: float, merge_iou: float | None
+) -> tuple[float | None, float | None]:
+    """Median predicted / labelled height and width of the labelled boxes found by their centre
+    by a box the service answers."""
+    ratios = []
+    for det, truth in zip(per.dets, per.truths, strict=True):
+        shown = _served(det, thr, iou, merge_iou)
+        claims = centre_claims(shown.xyxy, np.zeros(len(shown), int), truth, np.zeros(len(truth), int))
+        for j in np.flatnonzero(claims >= 0):
+            p, t = shown.xyxy[j], truth[claims[j]]
+            ratios.append(((p[3] - p[1]) / max(t[3] - t[1], 1e-6), (p[2] - p[0]) / max(t[2] - t[0], 1e-6)))
+    if not ratios:
+        return None, None
+    height, width = np.median(np.array(ratios), axis=0)
+    return round(float(height), 3), round(float(width), 3)
 
 
 def score_set(
@@ -207,7 +235,8 @@ def score_set(
         ap_ci = _interval([_ap50(per.tp, per.conf, int(per.boxes[r].sum()), r)[0] for r in resamples])
         centre_ci = _interval([_ap50(per.centre, per.conf, int(per.boxes[r].sum()), r)[0] for r in resamples])
     empty, rate, per_image = _fp(per, thr, iou, merge_iou)
-    return SetScore(len(per.boxes), labels, ap, ap_ci, centre, centre_ci, empty, rate, per_image, best)
+    height, width = _found_size_ratios(per, thr, iou, merge_iou) if labels else (None, None)
+    return SetScore(len(per.boxes), labels, ap, ap_ci, centre, centre_ci, empty, rate, per_image, best, height, width)
 
 
 def _paired_delta(a: _PerImage, b: _PerImage, resamples: list[np.ndarray]) -> dict:
@@ -335,6 +364,19 @@ def to_markdown(c: Comparison) -> str:
         for name, d in c.deltas.items():
             a, b = d["ap50"], d["centre_ap50"]
             lines.append(f"| {name} | {a['delta']:+.3f}{_ci(a['ci'])} | {b['delta']:+.3f}{_ci(b['ci'])} |")
+    lines += [
+        "",
+        f"Labelled {c.cls} boxes found by a box centred on them at the served threshold: median predicted / "
+        "labelled height × width (far from 1: the boxes follow another convention than the labels):",
+        "",
+        "| set | " + " | ".join(names) + " |",
+        "|" + " --- |" * (1 + len(names)),
+    ]
+    for s in c.sets:
+        scores = [m.sets[s["name"]] for m in c.models]
+        if scores[0].boxes:
+            cells = [f"{_f(x.found_height_ratio)} × {_f(x.found_width_ratio)}" for x in scores]
+            lines.append(f"| {s['name']} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Images without a {c.cls} box: share with ≥ 1 {c.cls} box at the served threshold, boxes per image:",

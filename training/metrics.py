@@ -61,11 +61,21 @@ def match_centres(
 
     The lenient "did it point at the pothole" score of street-level tests, where labelled boxes of
     worn or water-filled potholes are loose and IoU 0.5 punishes a correct but tighter box.
-    Predictions in descending confidence order each claim the containing box nearest their centre.
     """
-    correct = np.zeros((len(pred_xyxy), 1), dtype=bool)
+    return (centre_claims(pred_xyxy, pred_cls, true_xyxy, true_cls) >= 0)[:, None]
+
+
+def centre_claims(
+    pred_xyxy: np.ndarray, pred_cls: np.ndarray, true_xyxy: np.ndarray, true_cls: np.ndarray
+) -> np.ndarray:
+    """(num_pred,) index of the labelled box each prediction claims by its centre, -1 for none.
+
+    Predictions in descending confidence order each claim the still unclaimed box of their class
+    that contains their centre, the one whose centre is nearest.
+    """
+    claims = np.full(len(pred_xyxy), -1, dtype=np.int64)
     if len(pred_xyxy) == 0 or len(true_xyxy) == 0:
-        return correct
+        return claims
     centres = (pred_xyxy[:, :2] + pred_xyxy[:, 2:]) / 2
     true_centres = (true_xyxy[:, :2] + true_xyxy[:, 2:]) / 2
     claimed = np.zeros(len(true_xyxy), dtype=bool)
@@ -73,8 +83,8 @@ def match_centres(
         inside = (true_xyxy[:, :2] <= c).all(1) & (c <= true_xyxy[:, 2:]).all(1) & (true_cls == cls) & ~claimed
         if inside.any():
             k = np.flatnonzero(inside)[np.linalg.norm(true_centres[inside] - c, axis=1).argmin()]
-            claimed[k] = correct[j, 0] = True
-    return correct
+            claimed[k], claims[j] = True, k
+    return claims
 
 
 def compute_ap(recall: np.ndarray, precision: np.ndarray) -> float:

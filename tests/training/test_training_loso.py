@@ -13,13 +13,13 @@ import pytest
 import yaml
 from training_cli import export
 
-from service.inference import DetectParams
+from service.inference import Detections, DetectParams
 from service.inference.card import read_card
 from training.cli import main
 from training.datasets.layout import load_yolo_dataset
 from training.evaluate import evaluate, open_detector
-from training.loso import BUILD_REPORT, _resamples
-from training.metrics import match_centres
+from training.loso import BUILD_REPORT, _found_size_ratios, _PerImage, _resamples
+from training.metrics import centre_claims, match_centres
 
 
 def test_centre_matching_claims_each_box_once_and_respects_class() -> None:
@@ -32,6 +32,18 @@ def test_centre_matching_claims_each_box_once_and_respects_class() -> None:
     assert hit.tolist() == [True, True, False, False]
     assert not match_centres(preds[:1], np.array([1]), truth, tcls)[:, 0].any(), "other class"
     assert match_centres(preds[:0], np.zeros(0, int), truth, tcls).shape == (0, 1)
+
+
+def test_found_boxes_report_their_size_against_the_label() -> None:
+    """A box centred on the pothole but half its height: found by its centre, and the report says
+    0.5 x 1.0 (a lower-confidence box, below the served threshold, does not count)."""
+    truth = np.array([[0, 0, 100, 100]], np.float32)
+    boxes = np.array([[0, 25, 100, 75], [0, 0, 100, 100]], np.float32)
+    assert centre_claims(boxes, np.zeros(2, int), truth, np.zeros(1, int)).tolist() == [0, -1]
+    det = Detections(xyxy=boxes, confidence=np.array([0.9, 0.2], np.float32), class_id=np.zeros(2, np.int64))
+    per = _PerImage([], [], [], np.array([1]), [det], [truth])
+    assert _found_size_ratios(per, thr=0.5, iou=0.45, merge_iou=None) == (0.5, 1.0)
+    assert _found_size_ratios(per, thr=0.95, iou=0.45, merge_iou=None) == (None, None)
 
 
 def test_bootstrap_resamples_whole_near_duplicate_groups() -> None:
