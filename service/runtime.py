@@ -95,6 +95,7 @@ class Runtime:
     lost_item_photos: FrameStore
     batches: BatchProcessor
     queue: FrameQueue | None  # PostgreSQL: batch frames go to `stadtblick worker` processes
+    limits: ImageLimits  # what one uploaded or batch image may be
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -109,6 +110,7 @@ class Runtime:
         privacy = privacy_guard(settings)
         registry = ModelRegistry.discover(settings.weights_dirs)
         ingestor = FrameIngestor(database, photo_store(settings, "frames"), config, privacy)
+        limits = image_limits(settings)
         return cls(
             settings=settings,
             database=database,
@@ -116,8 +118,9 @@ class Runtime:
             privacy=privacy,
             ingestor=ingestor,
             lost_item_photos=photo_store(settings, "lost_items"),
-            batches=BatchProcessor(database, ingestor, registry, image_limits(settings)),
+            batches=BatchProcessor(database, ingestor, registry, limits),
             queue=None if database.is_sqlite else FrameQueue(database.url),
+            limits=limits,
         )
 
     def session_config(self) -> SessionConfig:

@@ -24,6 +24,7 @@ import csv
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -147,13 +148,17 @@ class _PerImage:
     tp: list[np.ndarray]
     centre: list[np.ndarray]
     conf: list[np.ndarray]
-    boxes: np.ndarray  # (n_images,) labelled boxes of the class
     dets: list[Detections]  # the class's detections at validation settings (conf 0.001, NMS IoU 0.7)
     truths: list[np.ndarray]  # the labelled boxes of the class, xyxy
 
+    @cached_property
+    def boxes(self) -> np.ndarray:
+        """(n_images,) number of labelled boxes of the class."""
+        return np.array([len(t) for t in self.truths], dtype=np.int64)
+
 
 def _per_image(preds: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]], cls: int) -> _PerImage:
-    tp, centre, conf, boxes, dets, own = [], [], [], [], [], []
+    tp, centre, conf, dets, own = [], [], [], [], []
     for det, (txyxy, tcls) in zip(preds, truths, strict=True):
         keep = det.class_id == cls
         dets.append(det[keep])
@@ -161,9 +166,8 @@ def _per_image(preds: list[Detections], truths: list[tuple[np.ndarray, np.ndarra
         tp.append(match_predictions(d_xyxy, d_cls, txyxy, tcls, IOU_THRESHOLDS[:1])[:, 0])
         centre.append(match_centres(d_xyxy, d_cls, txyxy, tcls)[:, 0])
         conf.append(det.confidence[keep])
-        boxes.append(int((tcls == cls).sum()))
         own.append(txyxy[tcls == cls])
-    return _PerImage(tp, centre, conf, np.array(boxes), dets, own)
+    return _PerImage(tp, centre, conf, dets, own)
 
 
 def _ap50(flags: list[np.ndarray], conf: list[np.ndarray], labels: int, idx: np.ndarray) -> tuple[float, float]:

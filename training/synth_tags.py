@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import yaml
 
-from training.datasets.layout import is_image, label_path_for, place_file, read_yolo_label
+from training.datasets.layout import is_image, label_path_for, parse_yolo_label, place_file, read_yolo_label
 
 HOLDOUT = Path(__file__).resolve().parents[1] / "datasets" / "graffiti_walls" / "images.txt"
 FONTS = (
@@ -452,8 +452,8 @@ def plan(src: Path, others: list[Path], holdout: set[str], positives: int, negat
 def coarse(label: str, max_box_area: float) -> bool:
     """Whether a real photo's YOLO label text has a box covering more than `max_box_area` of the
     frame: one box per painted wall or car, which teaches the opposite of tag-level boxes."""
-    rows = [line.split() for line in label.splitlines() if line.strip()]
-    return any(float(w) * float(h) > max_box_area for _, _, _, w, h in rows)
+    _, boxes = parse_yolo_label(label)
+    return bool(len(boxes)) and float((boxes[:, 2] * boxes[:, 3]).max()) > max_box_area
 
 
 def _link_split(src: Path, out: Path, split: str, skip: set[str], max_box_area: float = 1.0) -> int:

@@ -41,7 +41,7 @@ def test_found_boxes_report_their_size_against_the_label() -> None:
     boxes = np.array([[0, 25, 100, 75], [0, 0, 100, 100]], np.float32)
     assert centre_claims(boxes, np.zeros(2, int), truth, np.zeros(1, int)).tolist() == [0, -1]
     det = Detections(xyxy=boxes, confidence=np.array([0.9, 0.2], np.float32), class_id=np.zeros(2, np.int64))
-    per = _PerImage([], [], [], np.array([1]), [det], [truth])
+    per = _PerImage([], [], [], [det], [truth])
     assert _found_size_ratios(per, thr=0.5, iou=0.45, merge_iou=None) == (0.5, 1.0)
     assert _found_size_ratios(per, thr=0.95, iou=0.45, merge_iou=None) == (None, None)
 

@@ -84,7 +84,11 @@ def label_path_for(image: Path) -> Path:
 def read_yolo_label(image: Path) -> tuple[np.ndarray, np.ndarray]:
     """Class ids and normalised (xc, yc, w, h) rows of an image's label file; none if it has none."""
     label = label_path_for(image)
-    text = label.read_text(encoding="utf-8") if label.is_file() else ""
+    return parse_yolo_label(label.read_text(encoding="utf-8") if label.is_file() else "")
+
+
+def parse_yolo_label(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids and normalised (xc, yc, w, h) rows of a YOLO label text."""
     rows = np.loadtxt(text.splitlines(), ndmin=2).reshape(-1, 5) if text.strip() else np.zeros((0, 5))
     return rows[:, 0].astype(np.int64), rows[:, 1:]
 

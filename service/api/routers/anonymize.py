@@ -15,7 +15,6 @@ from service.auth import Role
 from service.imaging import decode_image, header_pixels
 from service.privacy import Anonymised
 from service.privacy.jpeg import clean_jpeg
-from service.runtime import image_limits
 from service.schemas import AnonymisedRegion, AnonymiseReport, BBox
 
 router = APIRouter(
@@ -59,7 +58,7 @@ async def anonymise(
     Nothing is stored. Regions are in pixels of the upright image, including the safety margin.
     """
     anonymiser = state.privacy.usable()  # 503 anonymiser_unavailable before the upload is read
-    limits = image_limits(state.settings)
+    limits = state.runtime.limits
     with state.uploads.slot():
         upload = await read_image_upload(request, state.settings.max_upload_bytes)
 

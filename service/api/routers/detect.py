@@ -18,7 +18,6 @@ from service.gis.ingest import UNASSIGNED_DRIVE, ForeignDuplicate, FrameContext
 from service.gis.storing import detect_and_store, stored_frame
 from service.imaging import header_pixels
 from service.pipeline import ParamOverrides, detect_bytes, to_response
-from service.runtime import image_limits
 from service.schemas import DetectResponse, FrameFields
 
 router = APIRouter(prefix="/v1", tags=["detection"])
@@ -81,7 +80,7 @@ async def detect(
         state.privacy.for_storage()  # 503 anonymiser_unavailable before the upload is even read
     chosen = select_detectors(state.registry, detectors, principal)
     overrides = ParamOverrides(conf=conf, iou=iou, max_det=max_det, tiling=tiling)
-    limits = image_limits(state.settings)
+    limits = state.runtime.limits
     with state.uploads.slot():  # 503 `busy` at once when too many uploads wait: memory stays bounded
         upload = await read_image_upload(request, state.settings.max_upload_bytes)
         pixels = header_pixels(upload.data)  # large images run in the background pool

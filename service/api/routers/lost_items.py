@@ -32,7 +32,6 @@ from service.lost_property.schemas import (
     Status,
 )
 from service.lost_property.search_terms import vocabulary
-from service.runtime import image_limits
 from service.storage.lost_items import LostItemQuery
 from service.storage.models import MAX_ROW_ID
 from service.text import PlainText
@@ -84,7 +83,7 @@ async def _recognise(
             raise invalid_form(exc) from exc
         if not upload.data and not photo_required:
             return parsed, None
-        limits = image_limits(state.settings)
+        limits = state.runtime.limits
         rec = await state.run_inference(lambda: state.desk.recognise(upload.data, limits), header_pixels(upload.data))
     return parsed, rec
 
