@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import multiprocessing
 import os
 import shutil
@@ -30,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
+from PIL import Image, ImageDraw, ImageFont
 
 from training.datasets.layout import is_image, label_path_for, parse_yolo_label, place_file, read_yolo_label
 
@@ -45,6 +47,19 @@ FONTS = (
 )
 SIGN_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX)
 LETTERS = "ABCDEFGHIJKLMNOPRSTUVWXYZabcdeghkmnoprstuwxyz0123456789"
+# Font files (glob patterns) tags are written in, and the Debian packages that hold them: handwriting
+# and quick script for tags, fat display faces for throw-ups and pieces.
+TAG_FONTS = (
+    "KaushanScript-Regular.otf", "Kristi.ttf", "DancingScript-*.otf", "Rufscript010.ttf", "Breip.ttf",
+    "dkg*.ttf", "BecauseWe*-Regular.otf", "Humor-Sans.ttf", "femkeklaver.ttf", "ComicNeue-Bold*.otf",
+    "CabinSketch-*.ttf", "lobster.otf", "LeckerliOne-Regular.ttf", "LeagueSpartan-Black.otf", "Apropal-Bold.otf",
+)  # fmt: skip
+FONT_PACKAGES = (
+    "fonts-kaushanscript fonts-kristi fonts-dancingscript fonts-rufscript fonts-breip fonts-dkg-handwriting "
+    "fonts-bwht fonts-humor-sans fonts-femkeklaver fonts-comic-neue fonts-cabinsketch fonts-lobster "
+    "fonts-leckerli-one fonts-league-spartan fonts-apropal"
+)
+FONT_SHARE = 0.6  # of tags written in a font; the rest in Hershey letters or random strokes
 # Spray-can colours in RGB, black and silver weighted up as on real walls.
 PAINT = np.array(
     [
@@ -67,6 +82,7 @@ class Job:
     background: str  # photo path, or "brick" / "plaster" for a synthetic wall
     seed: int
     name: str
+    fonts: tuple[str, ...] = ()  # font files tags may be written in
 
 
 # ---------------------------------------------------------------- drawing tags
@@ -81,14 +97,52 @@ def _smooth(points: np.ndarray, rounds: int = 3) -> np.ndarray:
     return points
 
 
-def _skeleton(rng: np.random.Generator, letter_h: int) -> np.ndarray:
-    """Uint8 mask of a tag's centre lines: Hershey letters or letter-like strokes, jittered per letter."""
-    n = int(rng.integers(2, 7))
-    pad = letter_h
-    width = int(n * letter_h * rng.uniform(0.6, 1.0)) + 2 * pad
-    mask = np.zeros((letter_h * 2 + 2 * pad, width), np.uint8)
-    x, base = pad, pad + int(letter_h * 1.5)
-    thick = max(1, int(letter_h * rng.uniform(0.06, 0.16)))
+def find_fonts(folders: list[Path]) -> tuple[str, ...]:
+    """The `TAG_FONTS` files under these folders, sorted, so a seed draws the same fonts everywhere."""
+    found = {str(p) for folder in folders for pattern in TAG_FONTS for p in folder.rglob(pattern)}
+    return tuple(sorted(found))
+
+
+@functools.lru_cache(maxsize=64)
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+def _glyph(font: ImageFont.FreeTypeFont, ch: str) -> np.ndarray:
+    """Uint8 mask of one character, cropped to its ink."""
+    x1, y1, x2, y2 = font.getbbox(ch)
+    canvas = Image.new("L", (max(1, x2 - x1), max(1, y2 - y1)))
+    ImageDraw.Draw(canvas).text((-x1, -y1), ch, fill=255, font=font)
+    return np.asarray(canvas)
+
+
+def _font_letters(rng: np.random.Generator, letter_h: int, path: str, mask: np.ndarray, x: float, base: float) -> float:
+    """Write a 2-7 letter name in a font onto `mask`, as a hand does: each letter a little
+    bigger or smaller, turned, off the line and run into the next. Returns where the pen stopped."""
+    upper = rng.random() < 0.5
+    for _ in range(int(rng.integers(2, 8))):
+        ch = str(rng.choice(list(LETTERS)))
+        glyph = _glyph(_font(path, max(8, int(letter_h * rng.uniform(0.9, 1.5)))), ch.upper() if upper else ch)
+        gh, gw = glyph.shape
+        if gh < 2 or gw < 2:
+            continue
+        m = cv2.getRotationMatrix2D((gw / 2, gh / 2), float(rng.normal(0, 8)), 1.0)
+        m[0, 1] -= rng.uniform(-0.1, 0.4)  # slant
+        glyph = cv2.warpAffine(glyph, m, (gw + gh, gh), flags=cv2.INTER_LINEAR)
+        top = int(base - gh + rng.normal(0, letter_h * 0.1))
+        left = int(x)
+        h = min(gh, mask.shape[0] - top)
+        w = min(glyph.shape[1], mask.shape[1] - left)
+        if top >= 0 and h > 0 and w > 0:
+            np.maximum(mask[top : top + h, left : left + w], glyph[:h, :w], out=mask[top : top + h, left : left + w])
+        x += gw * rng.uniform(0.6, 0.95)
+    return x
+
+
+def _stroke_letters(
+    rng: np.random.Generator, n: int, letter_h: int, thick: int, mask: np.ndarray, x: float, base: float
+) -> float:
+    """Write n Hershey letters or letter-like strokes onto `mask`; returns where the pen stopped."""
     hershey = rng.random() < 0.6
     font = int(rng.choice(FONTS)) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
     slant = rng.uniform(-0.1, 0.5)
@@ -108,6 +162,23 @@ def _skeleton(rng: np.random.Generator, letter_h: int) -> np.ndarray:
                 pts[:, 0] += (y - pts[:, 1]) * slant
                 cv2.polylines(mask, [_smooth(pts).astype(np.int32)], False, 255, thick, cv2.LINE_AA)
             x += w * rng.uniform(0.8, 1.2)
+    return x
+
+
+def _skeleton(rng: np.random.Generator, letter_h: int, fonts: tuple[str, ...] = ()) -> np.ndarray:
+    """Uint8 mask of a tag's letters: a name in a handwriting font, or Hershey letters or
+    letter-like strokes, jittered per letter."""
+    n = int(rng.integers(2, 7))
+    pad = letter_h
+    width = int(n * letter_h * rng.uniform(0.6, 1.0)) + 2 * pad
+    x, base = pad, pad + int(letter_h * 1.5)
+    thick = max(1, int(letter_h * rng.uniform(0.06, 0.16)))
+    if fonts and rng.random() < FONT_SHARE:  # up to 7 letters, each up to 1.5 letter heights wide
+        mask = np.zeros((letter_h * 2 + 2 * pad, int(7 * 1.5 * 1.5 * letter_h) + 2 * pad), np.uint8)
+        x = _font_letters(rng, letter_h, str(rng.choice(fonts)), mask, x, base)
+    else:
+        mask = np.zeros((letter_h * 2 + 2 * pad, width), np.uint8)
+        x = _stroke_letters(rng, n, letter_h, thick, mask, x, base)
     if rng.random() < 0.35:  # underline swoosh or crown, as writers sign their tags
         k = int(rng.integers(3, 6))
         xs = np.linspace(pad * 0.8, x, k) + rng.normal(0, letter_h * 0.2, k)
@@ -139,13 +210,13 @@ def _paint(rng: np.random.Generator) -> np.ndarray:
     return PAINT[int(rng.integers(len(PAINT)))] * rng.uniform(0.85, 1.1)
 
 
-def render_tag(rng: np.random.Generator, letter_h: int) -> tuple[np.ndarray, np.ndarray]:
+def render_tag(rng: np.random.Generator, letter_h: int, fonts: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """A tag, throw-up or small piece on a transparent canvas: (RGB float32, alpha float32 0..1).
 
     Tags are single-colour strokes; throw-ups are bubble letters with an outline and a fill;
     pieces add a second fill colour and a drop shadow. All get spray softness and maybe drips.
     """
-    skel = _skeleton(rng, letter_h)
+    skel = _skeleton(rng, letter_h, fonts)
     style = rng.choice(["tag", "throwup", "piece"], p=[0.55, 0.3, 0.15])
     colour = np.zeros((*skel.shape, 3), np.float32)
     if style == "tag":
@@ -302,8 +373,8 @@ class Wall:
         return True
 
 
-def add_tags(rng: np.random.Generator, wall: Wall) -> list[tuple[int, int, int, int]]:
-    """Paint 1-12 tags of mixed sizes; returns their exact pixel boxes (x1, y1, x2, y2)."""
+def add_tags(rng: np.random.Generator, wall: Wall, fonts: tuple[str, ...] = ()) -> list[tuple[int, int, int, int]]:
+    """Paint 1-12 tags of mixed sizes, some in these fonts; returns their exact pixel boxes (x1, y1, x2, y2)."""
     H = wall.image.shape[0]
     boxes: list[tuple[int, int, int, int]] = []
     for _ in range(int(min(12, rng.geometric(0.2)))):
@@ -315,7 +386,7 @@ def add_tags(rng: np.random.Generator, wall: Wall) -> list[tuple[int, int, int, 
         else:
             height = rng.uniform(0.15, 0.45) * H  # throw-ups and pieces
         letter_h = int(np.clip(height * 2, 24, 160))  # draw at >= the final size, then scale down
-        colour, alpha = warp(rng, *render_tag(rng, letter_h), height)
+        colour, alpha = warp(rng, *render_tag(rng, letter_h, fonts), height)
         h, w = alpha.shape
         spot = wall.place(rng, w, h, boxes)
         if spot is None:
@@ -399,7 +470,7 @@ def make_image(job_and_out: tuple[Job, str]) -> tuple[str, str, int]:
     cv2.setNumThreads(1)
     rng = np.random.default_rng(job.seed)
     wall = Wall(_load_background(job, rng))
-    boxes = add_tags(rng, wall) if job.kind == "positive" else []
+    boxes = add_tags(rng, wall, job.fonts) if job.kind == "positive" else []
     if job.kind == "negative" or rng.random() < 0.35:
         add_printed(rng, wall, boxes)
     image = Path(out) / "images" / "train" / f"{job.name}.jpg"
@@ -434,7 +505,15 @@ def backgrounds(src: Path, others: list[Path], holdout: set[str]) -> list[str]:
     return [str(p) for p in own + [p for d in others for p in _images(d / "images")]]
 
 
-def plan(src: Path, others: list[Path], holdout: set[str], positives: int, negatives: int, seed: int) -> list[Job]:
+def plan(
+    src: Path,
+    others: list[Path],
+    holdout: set[str],
+    positives: int,
+    negatives: int,
+    seed: int,
+    fonts: tuple[str, ...] = (),
+) -> list[Job]:
     """Which background each synthetic image gets: photos in turn, a sixth synthetic walls."""
     rng = np.random.default_rng(seed)
     photos = backgrounds(src, others, holdout)
@@ -445,7 +524,7 @@ def plan(src: Path, others: list[Path], holdout: set[str], positives: int, negat
     for i in range(positives + negatives):
         kind = "positive" if i < positives else "negative"
         bg = str(rng.choice(["brick", "plaster"])) if rng.random() < 0.17 else photos[order[i % len(order)]]
-        jobs.append(Job(kind, bg, int(rng.integers(2**31)), f"synth_{kind[:3]}_{i:05d}"))
+        jobs.append(Job(kind, bg, int(rng.integers(2**31)), f"synth_{kind[:3]}_{i:05d}", fonts))
     return jobs
 
 
@@ -481,6 +560,7 @@ def build(
     seed: int,
     workers: int,
     real_max_box_area: float = 1.0,
+    fonts: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Write the dataset; returns image counts per part."""
     if out.exists():
@@ -491,7 +571,7 @@ def build(
         "real_train": _link_split(src, out, "train", holdout, real_max_box_area),
         "val": _link_split(src, out, "val", set()),
     }
-    jobs = plan(src, others, holdout, positives, negatives, seed)
+    jobs = plan(src, others, holdout, positives, negatives, seed, fonts)
     # spawn, not fork: a forked worker can inherit a lock held by a thread of the parent (OpenCV,
     # torch when called from a test session or a notebook) and hang for ever.
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
@@ -537,11 +617,21 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="leave out real train photos with a box larger than this share of the frame (coarse wall/car boxes)",
     )
+    p.add_argument(
+        "--fonts",
+        type=Path,
+        action="append",
+        help=f"folders to find the tag fonts in (default /usr/share/fonts; Debian: apt-get install {FONT_PACKAGES})",
+    )
+    p.add_argument("--no-fonts", action="store_true", help="write tags in Hershey letters and strokes only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = p.parse_args(argv)
     others = args.backgrounds if args.backgrounds is not None else list(_iter_default_others(args.src))
     holdout = read_holdout(args.holdout)
+    fonts = () if args.no_fonts else find_fonts(args.fonts or [Path("/usr/share/fonts")])
+    if not fonts and not args.no_fonts:
+        p.error(f"no tag font under {args.fonts or '/usr/share/fonts'}: apt-get install {FONT_PACKAGES}, or --no-fonts")
     counts = build(
         args.src,
         args.out,
@@ -552,9 +642,13 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.workers,
         args.real_max_box_area,
+        fonts,
     )
     total = counts["real_train"] + counts["synthetic_positive"] + counts["synthetic_negative"]
-    print(f"{args.out}/data.yaml: train {total} images ({counts}), {len(holdout)} held out, backgrounds {others}")
+    print(
+        f"{args.out}/data.yaml: train {total} images ({counts}), {len(holdout)} held out, "
+        f"backgrounds {others}, {len(fonts)} tag fonts"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,28 @@ import numpy as np
 import pytest
 
 from training.datasets.layout import label_path_for, load_yolo_dataset, read_yolo_label
-from training.synth_tags import Wall, add_printed, add_tags, main, read_holdout, synthetic_wall
+from training.synth_tags import (
+    FONT_PACKAGES,
+    Wall,
+    _skeleton,
+    add_printed,
+    add_tags,
+    find_fonts,
+    main,
+    read_holdout,
+    synthetic_wall,
+)
+
+
+@pytest.fixture(scope="module")
+def fonts() -> tuple[str, ...]:
+    """The Debian tag fonts; skipped where they are not installed (never in CI, which installs them)."""
+    found = find_fonts([Path("/usr/share/fonts")])
+    if not found:
+        if os.environ.get("CI"):
+            raise AssertionError(f"scripts/test.sh installs the tag fonts: apt-get install {FONT_PACKAGES}")
+        pytest.skip(f"tag fonts not installed: apt-get install {FONT_PACKAGES}")
+    return found
 
 
 def _photo_set(root: Path, split: str, names: list[str], labelled: set[str]) -> None:
@@ -24,12 +46,15 @@ def _photo_set(root: Path, split: str, names: list[str], labelled: set[str]) -> 
         label.write_text("0 0.5 0.5 0.4 0.4\n" if name in labelled else "")
 
 
+@pytest.mark.parametrize("with_fonts", [False, True], ids=["strokes", "fonts"])
 @pytest.mark.parametrize("seed", range(6))
-def test_every_visible_stroke_is_inside_a_box_and_every_box_has_paint(seed: int) -> None:
+def test_every_visible_stroke_is_inside_a_box_and_every_box_has_paint(
+    seed: int, with_fonts: bool, request: pytest.FixtureRequest
+) -> None:
     rng = np.random.default_rng(seed)
     wall = Wall(synthetic_wall(rng, "plaster" if seed % 2 else "brick", 640, 480))
     before = wall.image.copy()
-    boxes = add_tags(rng, wall)
+    boxes = add_tags(rng, wall, request.getfixturevalue("fonts") if with_fonts else ())
     assert boxes, "no tag fitted on an empty wall"
     changed = np.abs(wall.image.astype(int) - before.astype(int)).max(2) > 60
     inside = np.zeros(changed.shape, bool)
@@ -40,6 +65,30 @@ def test_every_visible_stroke_is_inside_a_box_and_every_box_has_paint(seed: int)
     assert not (changed & ~inside).any(), "paint outside every box"
 
 
+def test_about_the_font_share_of_tags_are_names_written_in_a_font(fonts: tuple[str, ...]) -> None:
+    by_font = [_skeleton(np.random.default_rng(seed), 48, fonts) for seed in range(20)]
+    plain = [_skeleton(np.random.default_rng(seed), 48) for seed in range(20)]
+    # A font-written name gets the wider canvas; the others are stroke tags of the same size as without fonts.
+    written = [m for m, p in zip(by_font, plain, strict=True) if m.shape != p.shape]
+    assert 6 <= len(written) <= 18, "about FONT_SHARE of the tags should be written in a font"
+    again = _skeleton(np.random.default_rng(0), 48, fonts)
+    assert again.shape == by_font[0].shape and (again == by_font[0]).all(), "same seed and fonts, same tag"
+    for mask in written:
+        cols = np.nonzero(mask.max(0))[0]
+        assert mask.max() == 255 and cols.max() - cols.min() > 48, "a name several letters wide"
+
+
+def test_builder_refuses_to_run_without_its_fonts_unless_told(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "graffiti"
+    _photo_set(src, "train", ["neg1"], set())
+    _photo_set(src, "val", ["v1"], set())
+    argv = ["--src", str(src), "--out", str(tmp_path / "built"), "--positives", "1", "--negatives", "0"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--fonts", str(tmp_path / "no-fonts-here"), "--workers", "1"])
+    assert exc.value.code == 2 and "fonts-kaushanscript" in capsys.readouterr().err
+    assert main([*argv, "--no-fonts", "--workers", "1"]) == 0
+
+
 def test_printed_signs_change_the_wall_but_are_not_tags() -> None:
     rng = np.random.default_rng(7)
     wall = Wall(synthetic_wall(rng, "plaster", 640, 480))
@@ -48,7 +97,7 @@ def test_printed_signs_change_the_wall_but_are_not_tags() -> None:
     assert (wall.image != before).any()
 
 
-def test_builder_keeps_real_splits_and_never_trains_on_held_out_photos(tmp_path: Path) -> None:
+def test_builder_keeps_real_splits_and_never_trains_on_held_out_photos(tmp_path: Path, fonts: tuple[str, ...]) -> None:
     src = tmp_path / "graffiti"
     _photo_set(src, "train", ["t1", "t2", "neg1", "neg2", "held", "heldneg"], {"t1", "t2", "held"})
     _photo_set(src, "val", ["v1", "v2"], {"v1"})
@@ -58,7 +107,7 @@ def test_builder_keeps_real_splits_and_never_trains_on_held_out_photos(tmp_path:
     holdout.write_text("# walls\ntrain/held.jpg tags\ntrain/heldneg.jpg clean_facade\n")
     out = tmp_path / "built"
     argv = ["--src", str(src), "--out", str(out), "--holdout", str(holdout), "--positives", "6", "--negatives", "3"]
-    assert main([*argv, "--workers", "2"]) == 0
+    assert main([*argv, "--workers", "2", "--fonts", str(Path(fonts[0]).parent)]) == 0
 
     ds = load_yolo_dataset(out / "data.yaml")
     train = {p.stem for p in ds.splits["train"]}
@@ -98,3 +147,9 @@ def test_real_photos_with_coarse_boxes_are_left_out(tmp_path: Path) -> None:
         ds = load_yolo_dataset(out / "data.yaml")
         assert {p.stem for p in ds.splits["train"] if not p.stem.startswith("synth_")} == kept
         assert {p.stem for p in ds.splits["val"]} == {"v1"}
+
+
+def test_the_test_script_installs_the_fonts_the_builder_asks_for() -> None:
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "test.sh").read_text()
+    (line,) = [line for line in script.splitlines() if line.startswith("FONTS=")]
+    assert set(line.split("=", 1)[1].strip('"').split()) == set(FONT_PACKAGES.split())
