@@ -3,17 +3,20 @@
 The developer set shows art cars and murals with one coarse box each; the cleaning service asks
 for tags and throw-ups on facades, shutters and trains, one box per tag. This builder writes a
 YOLO dataset whose train split is the real train split (minus the walls evaluation images, see
-`datasets/graffiti_walls/`) plus
+`datasets/graffiti_walls/`; the photos of `datasets/graffiti_reboxed/` with their tag-level boxes,
+several copies each) plus
 
 * positives: synthetic tags composited onto wall-like regions of street photos without graffiti
   (the graffiti set's negatives and the other detectors' photos) and onto synthetic brick and
-  plaster walls, with exact tag-level boxes: letter-like strokes and Hershey text, spray
-  softness, drips, outlines and fills, perspective, and lighting taken from the wall;
+  plaster walls, with exact tag-level boxes: names written in handwriting, script and display
+  fonts (Debian packages, `FONT_PACKAGES`, found under `--fonts`), letter-like strokes and
+  Hershey text; spray softness, drips, outlines and fills, perspective, and lighting taken from
+  the wall;
 * hard negatives (empty labels): posters, shop signs and stickers with printed text, and plain
   brick and plaster walls.
 
-Its val split is the real val split. Needs only NumPy, OpenCV, PyYAML and the standard library,
-so it runs on a bare GPU box as well as here; no font files (OpenCV's Hershey fonts only).
+Its val split is the real val split. Needs NumPy, OpenCV, Pillow and PyYAML, so it runs on a bare
+GPU box given the font files.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 from training.datasets.layout import is_image, label_path_for, parse_yolo_label, place_file, read_yolo_label
+from training.datasets.listed import is_listed, load_listed
 
 HOLDOUT = Path(__file__).resolve().parents[1] / "datasets" / "graffiti_walls" / "images.txt"
+REBOXED = Path(__file__).resolve().parents[1] / "datasets" / "graffiti_reboxed"
 FONTS = (
     cv2.FONT_HERSHEY_SIMPLEX,
     cv2.FONT_HERSHEY_DUPLEX,
@@ -494,6 +499,17 @@ def read_holdout(path: Path | None) -> set[str]:
     return {Path(line.split()[0]).stem for line in lines if line.strip() and not line.startswith("#")}
 
 
+def read_reboxed(folder: Path | None) -> dict[str, str]:
+    """File stem -> tag-level YOLO label text of the re-boxed real train photos (`datasets/graffiti_reboxed`)."""
+    if folder is None or not is_listed(folder):
+        return {}
+    labels = folder / "labels"
+    return {
+        Path(im.path).stem: (labels / Path(im.path).with_suffix(".txt")).read_text(encoding="utf-8")
+        for im in load_listed(folder).images
+    }
+
+
 def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if is_image(p)) if folder.is_dir() else []
 
@@ -535,18 +551,31 @@ def coarse(label: str, max_box_area: float) -> bool:
     return bool(len(boxes)) and float((boxes[:, 2] * boxes[:, 3]).max()) > max_box_area
 
 
-def _link_split(src: Path, out: Path, split: str, skip: set[str], max_box_area: float = 1.0) -> int:
+def _link_split(
+    src: Path,
+    out: Path,
+    split: str,
+    skip: set[str],
+    max_box_area: float = 1.0,
+    reboxed: dict[str, str] | None = None,
+    repeat: int = 1,
+) -> int:
+    """Link a real split into `out`; re-boxed photos get their tag-level labels (never coarse) and
+    `repeat` copies, so a few real tags weigh against thousands of synthetic ones."""
+    reboxed = reboxed or {}
     n = 0
     for image in _images(src / "images" / split):
         source = label_path_for(image)
         label = source.read_text(encoding="utf-8") if source.is_file() else ""
-        if image.stem in skip or coarse(label, max_box_area):
+        label = reboxed.get(image.stem, label)
+        if image.stem in skip or (image.stem not in reboxed and coarse(label, max_box_area)):
             continue
-        dst = out / "images" / split / image.name
-        place_file(image, dst)
-        label_path_for(dst).parent.mkdir(parents=True, exist_ok=True)
-        label_path_for(dst).write_text(label, encoding="utf-8")
-        n += 1
+        for copy in range(repeat if image.stem in reboxed else 1):
+            dst = out / "images" / split / (f"{image.stem}_copy{copy}{image.suffix}" if copy else image.name)
+            place_file(image, dst)
+            label_path_for(dst).parent.mkdir(parents=True, exist_ok=True)
+            label_path_for(dst).write_text(label, encoding="utf-8")
+            n += 1
     return n
 
 
@@ -561,14 +590,19 @@ def build(
     workers: int,
     real_max_box_area: float = 1.0,
     fonts: tuple[str, ...] = (),
+    reboxed: dict[str, str] | None = None,
+    reboxed_repeat: int = 1,
 ) -> dict[str, int]:
     """Write the dataset; returns image counts per part."""
+    reboxed = reboxed or {}
+    if reboxed.keys() & holdout:
+        raise ValueError(f"re-boxed photos are held out for evaluation: {sorted(reboxed.keys() & holdout)[:3]}")
     if out.exists():
         shutil.rmtree(out)
     (out / "images" / "train").mkdir(parents=True)
     (out / "labels" / "train").mkdir(parents=True)
     counts = {
-        "real_train": _link_split(src, out, "train", holdout, real_max_box_area),
+        "real_train": _link_split(src, out, "train", holdout, real_max_box_area, reboxed, reboxed_repeat),
         "val": _link_split(src, out, "val", set()),
     }
     jobs = plan(src, others, holdout, positives, negatives, seed, fonts)
@@ -583,6 +617,7 @@ def build(
     counts["synthetic_positive"] = sum(1 for j in jobs if j.kind == "positive")
     counts["synthetic_negative"] = sum(1 for j in jobs if j.kind == "negative")
     counts["synthetic_boxes"] = sum(m[2] for m in made)
+    counts["reboxed_photos"] = len(reboxed)
     data = {"train": "images/train", "val": "images/val", "nc": 1, "names": {0: "graffiti"}}
     (out / "data.yaml").write_text(
         "# Written by `python -m training.synth_tags`; paths are relative to this file's folder.\n"
@@ -624,6 +659,18 @@ def main(argv: list[str] | None = None) -> int:
         help=f"folders to find the tag fonts in (default /usr/share/fonts; Debian: apt-get install {FONT_PACKAGES})",
     )
     p.add_argument("--no-fonts", action="store_true", help="write tags in Hershey letters and strokes only")
+    p.add_argument(
+        "--reboxed",
+        type=Path,
+        default=REBOXED,
+        help="listed dataset of real train photos with tag-level boxes, used instead of their coarse labels",
+    )
+    p.add_argument(
+        "--reboxed-repeat",
+        type=int,
+        default=4,
+        help="copies of each re-boxed photo in train (0: leave them out, their coarse labels apply as before)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = p.parse_args(argv)
@@ -643,6 +690,8 @@ def main(argv: list[str] | None = None) -> int:
         args.workers,
         args.real_max_box_area,
         fonts,
+        read_reboxed(args.reboxed) if args.reboxed_repeat > 0 else {},
+        args.reboxed_repeat,
     )
     total = counts["real_train"] + counts["synthetic_positive"] + counts["synthetic_negative"]
     print(

@@ -20,6 +20,7 @@ from training.synth_tags import (
     find_fonts,
     main,
     read_holdout,
+    read_reboxed,
     synthetic_wall,
 )
 
@@ -140,13 +141,64 @@ def test_real_photos_with_coarse_boxes_are_left_out(tmp_path: Path) -> None:
     _photo_set(src, "train", ["coarse1", "coarse2", "neg"], {"coarse1", "coarse2"})  # box 0.4 x 0.4 of the frame
     _photo_set(src, "val", ["v1"], {"v1"})
     argv = ["--src", str(src), "--holdout", str(tmp_path / "none.txt"), "--positives", "1", "--negatives", "1"]
-    argv += ["--workers", "1", "--backgrounds", str(src)]
+    argv += ["--workers", "1", "--backgrounds", str(src), "--no-fonts"]
     for area, kept in ((0.1, {"neg"}), (0.2, {"neg", "coarse1", "coarse2"})):
         out = tmp_path / str(area)
         assert main([*argv, "--out", str(out), "--real-max-box-area", str(area)]) == 0
         ds = load_yolo_dataset(out / "data.yaml")
         assert {p.stem for p in ds.splits["train"] if not p.stem.startswith("synth_")} == kept
         assert {p.stem for p in ds.splits["val"]} == {"v1"}
+
+
+def _reboxed(folder: Path, boxes: dict[str, str]) -> Path:
+    (folder / "labels" / "train").mkdir(parents=True)
+    (folder / "dataset.yaml").write_text("photos: datasets/graffiti/images\nnames: {0: graffiti}\n")
+    (folder / "images.txt").write_text("".join(f"train/{stem}.jpg wall\n" for stem in boxes))
+    for stem, label in boxes.items():
+        (folder / "labels" / "train" / f"{stem}.txt").write_text(label)
+    return folder
+
+
+def test_reboxed_photos_train_with_their_tag_boxes_however_coarse_their_old_label(tmp_path: Path) -> None:
+    src = tmp_path / "graffiti"
+    _photo_set(src, "train", ["coarse1", "coarse2", "neg"], {"coarse1", "coarse2"})  # 0.4 x 0.4 boxes
+    _photo_set(src, "val", ["v1"], {"v1"})
+    tags = "0 0.2 0.2 0.1 0.1\n0 0.7 0.6 0.2 0.1\n"
+    reboxed = _reboxed(tmp_path / "reboxed", {"coarse1": tags})
+    argv = ["--src", str(src), "--holdout", str(tmp_path / "none.txt"), "--positives", "1", "--negatives", "0"]
+    argv += ["--workers", "1", "--backgrounds", str(src), "--no-fonts", "--real-max-box-area", "0.1"]
+    argv += ["--reboxed", str(reboxed)]
+
+    assert main([*argv, "--out", str(tmp_path / "three"), "--reboxed-repeat", "3"]) == 0
+    real = [p for p in load_yolo_dataset(tmp_path / "three" / "data.yaml").splits["train"] if "synth_" not in p.name]
+    assert sorted(p.stem for p in real) == ["coarse1", "coarse1_copy1", "coarse1_copy2", "neg"]
+    for path in real:
+        assert label_path_for(path).read_text() == ("" if path.stem == "neg" else tags)
+
+    assert main([*argv, "--out", str(tmp_path / "off"), "--reboxed-repeat", "0"]) == 0  # as before: coarse, left out
+    real = [p for p in load_yolo_dataset(tmp_path / "off" / "data.yaml").splits["train"] if "synth_" not in p.name]
+    assert [p.stem for p in real] == ["neg"]
+
+
+def test_a_reboxed_photo_that_is_held_out_for_evaluation_stops_the_build(tmp_path: Path) -> None:
+    src = tmp_path / "graffiti"
+    _photo_set(src, "train", ["wall1"], {"wall1"})
+    _photo_set(src, "val", ["v1"], set())
+    holdout = tmp_path / "images.txt"
+    holdout.write_text("train/wall1.jpg tags\n")
+    argv = ["--src", str(src), "--out", str(tmp_path / "out"), "--holdout", str(holdout), "--no-fonts"]
+    argv += ["--reboxed", str(_reboxed(tmp_path / "reboxed", {"wall1": "0 0.5 0.5 0.1 0.1\n"}))]
+    with pytest.raises(ValueError, match="held out"):
+        main([*argv, "--positives", "1", "--negatives", "0", "--workers", "1"])
+
+
+def test_the_shipped_reboxed_photos_are_train_photos_never_held_out() -> None:
+    repo = Path(__file__).resolve().parents[2] / "datasets"
+    reboxed = read_reboxed(repo / "graffiti_reboxed")
+    assert len(reboxed) >= 50 and not reboxed.keys() & read_holdout(repo / "graffiti_walls" / "images.txt")
+    for label in reboxed.values():
+        rows = np.array([line.split() for line in label.splitlines()], float)
+        assert len(rows) and (rows[:, 0] == 0).all() and ((rows[:, 1:] >= 0) & (rows[:, 1:] <= 1)).all()
 
 
 def test_the_test_script_installs_the_fonts_the_builder_asks_for() -> None:
