@@ -501,8 +501,10 @@ def read_holdout(path: Path | None) -> set[str]:
 
 def read_reboxed(folder: Path | None) -> dict[str, str]:
     """File stem -> tag-level YOLO label text of the re-boxed real train photos (`datasets/graffiti_reboxed`)."""
-    if folder is None or not is_listed(folder):
+    if folder is None:
         return {}
+    if not is_listed(folder):
+        raise FileNotFoundError(f"{folder} is not a listed dataset (dataset.yaml, images.txt, labels/)")
     labels = folder / "labels"
     return {
         Path(im.path).stem: (labels / Path(im.path).with_suffix(".txt")).read_text(encoding="utf-8")

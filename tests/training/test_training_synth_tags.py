@@ -190,6 +190,8 @@ def test_a_reboxed_photo_that_is_held_out_for_evaluation_stops_the_build(tmp_pat
     argv += ["--reboxed", str(_reboxed(tmp_path / "reboxed", {"wall1": "0 0.5 0.5 0.1 0.1\n"}))]
     with pytest.raises(ValueError, match="held out"):
         main([*argv, "--positives", "1", "--negatives", "0", "--workers", "1"])
+    with pytest.raises(FileNotFoundError, match="not a listed dataset"):  # a mistyped folder is no silent no-op
+        main([*argv, "--reboxed", str(tmp_path / "reboxd"), "--positives", "1", "--negatives", "0", "--workers", "1"])
 
 
 def test_the_shipped_reboxed_photos_are_train_photos_never_held_out() -> None:
