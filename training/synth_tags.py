@@ -37,7 +37,7 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 from training.datasets.layout import is_image, label_path_for, parse_yolo_label, place_file, read_yolo_label
-from training.datasets.listed import is_listed, load_listed
+from training.datasets.listed import is_listed, load_listed, read_image_list
 
 HOLDOUT = Path(__file__).resolve().parents[1] / "datasets" / "graffiti_walls" / "images.txt"
 REBOXED = Path(__file__).resolve().parents[1] / "datasets" / "graffiti_reboxed"
@@ -495,8 +495,7 @@ def read_holdout(path: Path | None) -> set[str]:
     """File stems of the walls evaluation images, which must never be trained on."""
     if path is None or not path.is_file():
         return set()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return {Path(line.split()[0]).stem for line in lines if line.strip() and not line.startswith("#")}
+    return {Path(im.path).stem for im in read_image_list(path)}
 
 
 def read_reboxed(folder: Path | None) -> dict[str, str]:
@@ -619,7 +618,7 @@ def build(
     counts["synthetic_positive"] = sum(1 for j in jobs if j.kind == "positive")
     counts["synthetic_negative"] = sum(1 for j in jobs if j.kind == "negative")
     counts["synthetic_boxes"] = sum(m[2] for m in made)
-    counts["reboxed_photos"] = len(reboxed)
+    counts["reboxed_photos"] = len(reboxed.keys() & {p.stem for p in _images(src / "images" / "train")})
     data = {"train": "images/train", "val": "images/val", "nc": 1, "names": {0: "graffiti"}}
     (out / "data.yaml").write_text(
         "# Written by `python -m training.synth_tags`; paths are relative to this file's folder.\n"

@@ -159,12 +159,12 @@ def _reboxed(folder: Path, boxes: dict[str, str]) -> Path:
     return folder
 
 
-def test_reboxed_photos_train_with_their_tag_boxes_however_coarse_their_old_label(tmp_path: Path) -> None:
+def test_reboxed_photos_train_with_their_tag_boxes_however_coarse_their_old_label(tmp_path: Path, capsys) -> None:
     src = tmp_path / "graffiti"
     _photo_set(src, "train", ["coarse1", "coarse2", "neg"], {"coarse1", "coarse2"})  # 0.4 x 0.4 boxes
     _photo_set(src, "val", ["v1"], {"v1"})
     tags = "0 0.2 0.2 0.1 0.1\n0 0.7 0.6 0.2 0.1\n"
-    reboxed = _reboxed(tmp_path / "reboxed", {"coarse1": tags})
+    reboxed = _reboxed(tmp_path / "reboxed", {"coarse1": tags, "elsewhere": tags})  # one not in this set
     argv = ["--src", str(src), "--holdout", str(tmp_path / "none.txt"), "--positives", "1", "--negatives", "0"]
     argv += ["--workers", "1", "--backgrounds", str(src), "--no-fonts", "--real-max-box-area", "0.1"]
     argv += ["--reboxed", str(reboxed)]
@@ -172,6 +172,7 @@ def test_reboxed_photos_train_with_their_tag_boxes_however_coarse_their_old_labe
     assert main([*argv, "--out", str(tmp_path / "three"), "--reboxed-repeat", "3"]) == 0
     real = [p for p in load_yolo_dataset(tmp_path / "three" / "data.yaml").splits["train"] if "synth_" not in p.name]
     assert sorted(p.stem for p in real) == ["coarse1", "coarse1_copy1", "coarse1_copy2", "neg"]
+    assert "'reboxed_photos': 1" in capsys.readouterr().out
     for path in real:
         assert label_path_for(path).read_text() == ("" if path.stem == "neg" else tags)
 
