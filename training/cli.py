@@ -387,6 +387,25 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    offline()
+    from training.datasets.layout import load_yolo_dataset
+    from training.recover import recover
+
+    try:
+        photos = load_yolo_dataset(args.data).splits.get("train", [])
+        step = max(1, len(photos) // args.images)
+        r = recover(args.model, photos[::step][: args.images], args.out, args.branch, args.arch)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    console.print(
+        f"{r.out}: {r.tensors} tensors, {r.batch_norms} batch norms set from {r.calibration_images} train photos "
+        f"at {r.imgsz} px (output change {r.max_abs_diff:.1e}); continue with `finetune --start {r.out}`"
+    )
+    return 0
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from training.release import refresh_card
 
@@ -524,6 +543,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for the version")
     p.add_argument("--shared", type=Path, help="shared data folder with weights/yolov5n.pt (default ../shared)")
     p.set_defaults(func=cmd_compose)
+
+    p = sub.add_parser("recover", help="a trainable .pt rebuilt from a shipped ONNX folder (when its run is gone)")
+    p.add_argument("model", type=Path, help="detector folder, e.g. weights/graffiti")
+    p.add_argument("--data", type=Path, required=True, help="data.yaml: its train photos calibrate the batch norms")
+    p.add_argument("--out", type=Path, required=True, help=".pt to write")
+    p.add_argument("--branch", default="", help="network of a composed graph, e.g. specialist (default: the only one)")
+    p.add_argument("--arch", default="yolov5nu.yaml", help="architecture the graph was exported from")
+    p.add_argument("--images", type=int, default=64, help="calibration photos, spread over the train split")
+    p.set_defaults(func=cmd_recover)
 
     p = sub.add_parser("card", parents=[tax], help="re-write a version's card after editing its taxonomy text")
     p.add_argument("model", type=Path, help="detector folder with model.json, e.g. weights/road_damage")
