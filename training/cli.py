@@ -289,11 +289,25 @@ def _compare_with_base(detector: OnnxDetector, args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from training.compare import add_differences, resolve_data, scorecard, to_markdown
+    from training.compare import add_differences, corrupted_set, resolve_data, scorecard, to_markdown
+    from training.corruptions import CORRUPTIONS
     from training.paths import shared_dir
 
+    conditions = list(CORRUPTIONS) if args.corruptions == "all" else [c for c in args.corruptions.split(",") if c]
+    unknown = set(conditions) - set(CORRUPTIONS)
+    if unknown:
+        console.print(f"[red]error:[/] unknown corruptions {sorted(unknown)}; known: {', '.join(CORRUPTIONS)}")
+        return 2
     try:
-        datasets = [resolve_data(d, shared_dir(args.shared), args.work) for d in args.data]
+        datasets = []
+        for d in args.data:
+            clean = resolve_data(d, shared_dir(args.shared), args.work)
+            name = clean.parent.name
+            datasets.append(clean)
+            datasets += [
+                corrupted_set(clean, args.split, c, args.work / "conditions" / f"{name}-{c}", args.seed)
+                for c in conditions
+            ]
         cards = [
             scorecard(model, data, args.split, args.variant, args.tiling, track)
             for data in datasets
@@ -632,6 +646,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="resamples of each set's images: 95 %% interval of each later version's AP50 minus the first's",
     )
+    p.add_argument(
+        "--corruptions",
+        default="",
+        help="street conditions: also score each set under 'all' or a comma list of the corruptions in "
+        "training/corruptions.py (noise, blur, JPEG, low light, tilt, stretch, downscale), copies under --work",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions' random draws")
     p.add_argument("--out", type=Path, help="also write the table as Markdown")
     p.set_defaults(func=cmd_compare)
 

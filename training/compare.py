@@ -10,15 +10,20 @@ set of a few dozen photos can be told from noise.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+import yaml
 
 from service.inference.card import read_card
 from service.inference.nms import box_iou
-from training.datasets.listed import is_listed, materialise, read_groups
+from training.corruptions import corrupt, seeded
+from training.datasets.layout import load_yolo_dataset, read_yolo_label
+from training.datasets.listed import GROUPS_FILE, is_listed, materialise, read_groups
 from training.evaluate import ImageResult, open_detector, predict, resampled_differences, score
 from training.metrics import greedy_matches
 
@@ -61,6 +66,49 @@ class Scorecard:
 def resolve_data(data: Path, shared: Path, work: Path) -> Path:
     """A data.yaml as given, or a listed dataset folder materialised under `work/<folder name>`."""
     return materialise(data, shared, work / data.name) if is_listed(data) else data
+
+
+def corrupted_set(data_yaml: Path, split: str, corruption: str, out: Path, seed: int = 0) -> Path:
+    """The split under one street condition (`training.corruptions`), boxes moved with the pixels,
+    written as a YOLO dataset of that one split into `out` (lossless PNG; image names and groups kept, so
+    false alarms stay per group). The draw is seeded per image: every run sees the same pixels."""
+    dataset = load_yolo_dataset(data_yaml)
+    if split not in dataset.splits:
+        raise ValueError(f"{data_yaml} has no {split!r} split")
+    shutil.rmtree(out, ignore_errors=True)
+    for path in dataset.splits[split]:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise ValueError(f"{path}: not a readable image")
+        h, w = image.shape[:2]
+        cls, xywh = read_yolo_label(path)
+        xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1) * [w, h, w, h]
+        image, xyxy = corrupt(corruption, image, xyxy, seeded(corruption, path.name, seed))
+        h, w = image.shape[:2]
+        keep = ((xyxy[:, 2] - xyxy[:, 0]) >= 1) & ((xyxy[:, 3] - xyxy[:, 1]) >= 1)  # pushed out of the frame
+        norm = xyxy[keep] / [w, h, w, h]
+        rows = np.concatenate([(norm[:, :2] + norm[:, 2:]) / 2, norm[:, 2:] - norm[:, :2]], 1)
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / "images" / split / f"{path.stem}.png"), image)
+        (out / "labels" / split / f"{path.stem}.txt").write_text(
+            "".join(
+                f"{c} {x:.6f} {y:.6f} {bw:.6f} {bh:.6f}\n" for c, (x, y, bw, bh) in zip(cls[keep], rows, strict=True)
+            ),
+            encoding="utf-8",
+        )
+    groups, pooled = read_groups(data_yaml)
+    renamed = {Path(name).stem + ".png": group for name, group in groups.items()}
+    (out / GROUPS_FILE).write_text(
+        yaml.safe_dump({"pooled": pooled, "images": renamed}, sort_keys=False), encoding="utf-8"
+    )
+    data = {split: f"images/{split}", "nc": len(dataset.names), "names": dict(enumerate(dataset.names))}
+    (out / "data.yaml").write_text(
+        f"# {data_yaml} ({split}) under `{corruption}` (seed {seed}); re-created by `stadtblick train compare`.\n"
+        + yaml.safe_dump(data, sort_keys=False),
+        encoding="utf-8",
+    )
+    return out / "data.yaml"
 
 
 def scorecard(

@@ -117,3 +117,45 @@ def test_found_by_size_counts_labelled_boxes_per_coco_bin_at_the_threshold() -> 
     empty = ImageResult(Path("b.jpg"), Detections(), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), 0.0)
     assert found_by_size([result, empty], 0.5) == {"small": (1, 2), "medium": (0, 1), "large": (0, 1)}
     assert found_by_size([result], 0.1) == {"small": (1, 2), "medium": (1, 1), "large": (0, 1)}
+
+
+def test_street_conditions_are_scored_as_sets_of_their_own_with_the_boxes_moved(listed, tmp_path: Path) -> None:
+    folder, shared, made = listed
+    out, work = tmp_path / "report.md", tmp_path / "work"
+    argv = ["compare", str(GRAFFITI), "--data", str(folder), "--shared", str(shared), "--work", str(work)]
+    assert main([*argv, "--corruptions", "gaussian_noise,rotate", "--out", str(out)]) == 0
+
+    report = out.read_text()
+    boxes = sum(len(b) for g, b in made.values() if g == "tags")
+    for name in ("walls_eval", "walls_eval-gaussian_noise", "walls_eval-rotate"):
+        assert f"| {name} | false alarms: plain walls and posters (3) |" in report
+    assert f"| walls_eval-gaussian_noise | AP50 (6 images, {boxes} boxes) |" in report
+    clean, noisy, tilted = (
+        work / "walls_eval",
+        work / "conditions" / "walls_eval-gaussian_noise",
+        work / "conditions" / "walls_eval-rotate",
+    )
+    for i in range(6):
+        label = f"labels/val/wall{i}.txt"
+        before = (clean / label).read_text().split() if (clean / label).is_file() else []
+        assert np.allclose(np.float64((noisy / label).read_text().split() or [0]), np.float64(before or [0]), atol=1e-5)
+        image = cv2.imread(str(noisy / "images" / "val" / f"wall{i}.png"))
+        assert image.shape == (480, 640, 3)
+        assert not np.array_equal(image, cv2.imread(str(clean / "images" / "val" / f"wall{i}.jpg")))
+    tags = [i for i in range(6) if made[f"wall{i}.jpg"][0] == "tags"]
+    moved = [
+        (tilted / f"labels/val/wall{i}.txt").read_text() != (clean / f"labels/val/wall{i}.txt").read_text()
+        for i in tags
+    ]
+    assert all(moved)
+    # the same pixels on every run, so conditions compare across versions and sessions
+    first = (noisy / "images" / "val" / "wall0.png").read_bytes()
+    assert main([*argv, "--corruptions", "gaussian_noise"]) == 0
+    assert (noisy / "images" / "val" / "wall0.png").read_bytes() == first
+
+
+def test_an_unknown_street_condition_is_refused(listed, tmp_path: Path, capsys) -> None:
+    folder, shared, _ = listed
+    argv = ["compare", str(GRAFFITI), "--data", str(folder), "--shared", str(shared), "--work", str(tmp_path / "w")]
+    assert main([*argv, "--corruptions", "fog"]) == 2
+    assert "unknown corruptions ['fog']" in capsys.readouterr().out
