@@ -290,15 +290,11 @@ def _compare_with_base(detector: OnnxDetector, args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from training.compare import add_differences, corrupted_set, resolve_data, scorecard, to_markdown
-    from training.corruptions import CORRUPTIONS
+    from training.corruptions import chosen
     from training.paths import shared_dir
 
-    conditions = list(CORRUPTIONS) if args.corruptions == "all" else [c for c in args.corruptions.split(",") if c]
-    unknown = set(conditions) - set(CORRUPTIONS)
-    if unknown:
-        console.print(f"[red]error:[/] unknown corruptions {sorted(unknown)}; known: {', '.join(CORRUPTIONS)}")
-        return 2
     try:
+        conditions = chosen(args.corruptions) if args.corruptions else []
         datasets = []
         for d in args.data:
             clean = resolve_data(d, shared_dir(args.shared), args.work)
@@ -335,7 +331,7 @@ def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
     from service.registry.registry import ModelRegistry
     from service.runtime import anonymise_config
     from training.anonymisation_recall import CLEAN, measure_robustness, measure_sources, write_report, write_robustness
-    from training.corruptions import CORRUPTIONS
+    from training.corruptions import CORRUPTIONS, chosen
     from training.datasets.layout import load_yolo_dataset
 
     settings = Settings()
@@ -362,7 +358,7 @@ def cmd_anonymisation_recall(args: argparse.Namespace) -> int:
             card = read_card(folder)
             candidate = OnnxDetector(folder / card.served_file.path, card, SessionConfig())
             variants.append((str(folder), anonymiser.with_source(detector_source(candidate))))
-        corruptions = [CLEAN, *CORRUPTIONS] if args.corruptions in (None, "all") else args.corruptions.split(",")
+        corruptions = [CLEAN, *CORRUPTIONS] if args.corruptions in (None, "all") else chosen(args.corruptions, (CLEAN,))
         confs = [float(c) for c in args.conf.split(",")] if args.conf else [config.conf]
         ds = load_yolo_dataset(args.data)
         images = ds.splits.get(args.split) or []

@@ -22,9 +22,9 @@ import yaml
 from service.inference.card import read_card
 from service.inference.nms import box_iou
 from training.corruptions import corrupt, seeded
-from training.datasets.layout import load_yolo_dataset, read_yolo_label
+from training.datasets.layout import Box, load_yolo_dataset, yolo_line
 from training.datasets.listed import GROUPS_FILE, is_listed, materialise, read_groups
-from training.evaluate import ImageResult, open_detector, predict, resampled_differences, score
+from training.evaluate import ImageResult, open_detector, predict, read_labels, resampled_differences, score
 from training.metrics import greedy_matches
 
 NO_LABELS = "images without labels"
@@ -76,27 +76,19 @@ def corrupted_set(data_yaml: Path, split: str, corruption: str, out: Path, seed:
     if split not in dataset.splits:
         raise ValueError(f"{data_yaml} has no {split!r} split")
     shutil.rmtree(out, ignore_errors=True)
+    (out / "images" / split).mkdir(parents=True)
+    (out / "labels" / split).mkdir(parents=True)
     for path in dataset.splits[split]:
         image = cv2.imread(str(path))
         if image is None:
             raise ValueError(f"{path}: not a readable image")
-        h, w = image.shape[:2]
-        cls, xywh = read_yolo_label(path)
-        xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1) * [w, h, w, h]
+        xyxy, cls = read_labels(path, image.shape[1], image.shape[0])
         image, xyxy = corrupt(corruption, image, xyxy, seeded(corruption, path.name, seed))
         h, w = image.shape[:2]
-        keep = ((xyxy[:, 2] - xyxy[:, 0]) >= 1) & ((xyxy[:, 3] - xyxy[:, 1]) >= 1)  # pushed out of the frame
-        norm = xyxy[keep] / [w, h, w, h]
-        rows = np.concatenate([(norm[:, :2] + norm[:, 2:]) / 2, norm[:, 2:] - norm[:, :2]], 1)
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        lines = [yolo_line(Box("", *box), int(c), w, h) for box, c in zip(xyxy, cls, strict=True)]
         cv2.imwrite(str(out / "images" / split / f"{path.stem}.png"), image)
-        (out / "labels" / split / f"{path.stem}.txt").write_text(
-            "".join(
-                f"{c} {x:.6f} {y:.6f} {bw:.6f} {bh:.6f}\n" for c, (x, y, bw, bh) in zip(cls[keep], rows, strict=True)
-            ),
-            encoding="utf-8",
-        )
+        text = "".join(f"{line}\n" for line in lines if line)  # boxes pushed out of the frame are gone
+        (out / "labels" / split / f"{path.stem}.txt").write_text(text, encoding="utf-8")
     groups, pooled = read_groups(data_yaml)
     renamed = {Path(name).stem + ".png": group for name, group in groups.items()}
     (out / GROUPS_FILE).write_text(

@@ -147,3 +147,13 @@ def corrupt(name: str, img: np.ndarray, boxes: np.ndarray, rng: np.random.Genera
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
     return CORRUPTIONS[name](img, np.asarray(boxes, np.float64).reshape(-1, 4), rng)
+
+
+def chosen(spec: str, also: tuple[str, ...] = ()) -> list[str]:
+    """'all' (every corruption) or a comma list of names (corruptions and `also`), each checked:
+    a mistyped condition is an error, not one silently left out of a benchmark."""
+    names = list(CORRUPTIONS) if spec == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = sorted(set(names) - {*CORRUPTIONS, *also})
+    if unknown:
+        raise ValueError(f"unknown corruptions {unknown}; known: {', '.join([*also, *CORRUPTIONS])}")
+    return names
