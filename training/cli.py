@@ -160,6 +160,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _knee(value: str) -> tuple[float, float]:
+    raw, _, served = value.partition(":")
+    try:
+        return float(raw), float(served)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RAW:SERVED, e.g. 0.6:0.387, got {value!r}") from None
+
+
 def cmd_compose(args: argparse.Namespace) -> int:
     from training.compose import coco_branch, folder_branch
     from training.datasets.taxonomy import load_taxonomy
@@ -187,7 +195,12 @@ def cmd_compose(args: argparse.Namespace) -> int:
             ]
         branches.append(
             folder_branch(
-                args.specialist, names, answers, args.specialist_min_score, score_scale=args.specialist_score_scale
+                args.specialist,
+                names,
+                answers,
+                args.specialist_min_score,
+                score_scale=args.specialist_score_scale,
+                score_knee=args.specialist_score_knee,
             )
         )
     except ValueError as exc:
@@ -416,6 +429,21 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from training.weight_interpolation import interpolate
+
+    try:
+        r = interpolate(args.start, args.tuned, args.alpha, args.out)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    console.print(
+        f"{r.out}: {r.tensors} tensors ({r.changed} changed by the fine-tune) at alpha {r.alpha:g} "
+        f"toward {args.tuned}; export it with `stadtblick train export --weights {r.out}`"
+    )
+    return 0
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from training.release import refresh_card
 
@@ -529,6 +557,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply the specialist's scores (ranks its boxes against the base's where both answer for a class)",
     )
     p.add_argument(
+        "--specialist-score-knee",
+        type=_knee,
+        metavar="RAW:SERVED",
+        help="serve the specialist's raw score RAW at SERVED, the default confidence of the composed version "
+        "(its confident boxes stay visible); up to --specialist-score-scale at raw 1",
+    )
+    p.add_argument(
         "--base-folder",
         type=Path,
         help="a served detector folder as the base instead of the COCO model, answering for all its classes "
@@ -562,6 +597,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="yolov5nu.yaml", help="architecture the graph was exported from")
     p.add_argument("--images", type=int, default=64, help="calibration photos, spread over the train split")
     p.set_defaults(func=cmd_recover)
+
+    p = sub.add_parser(
+        "interpolate", help="a .pt between a fine-tune's start and its result (keeps what the start knew)"
+    )
+    p.add_argument("start", type=Path, help=".pt the fine-tune started from (e.g. from `recover`)")
+    p.add_argument("tuned", type=Path, help=".pt the fine-tune ended with")
+    p.add_argument("--alpha", type=float, required=True, help="0 = start, 1 = tuned")
+    p.add_argument("--out", type=Path, required=True, help=".pt to write")
+    p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("card", parents=[tax], help="re-write a version's card after editing its taxonomy text")
     p.add_argument("model", type=Path, help="detector folder with model.json, e.g. weights/road_damage")

@@ -13,7 +13,9 @@ then sees the union, so the base classes come out exactly as the base alone dete
 The base can also be a served detector folder of the same classes (graffiti, issue 23: the
 whole-wall model for "is there graffiti?" beside a tag-level model for "where exactly?"); an
 anchor-free YOLOv8-layout branch `(1, 4 + nc, N)` is transposed and given objectness 1, and a
-branch's `score_scale` ranks its boxes against the other's.
+branch's `score_scale` ranks its boxes against the other's. A `score_knee` (raw, served) bends
+that scale so the branch's own confident boxes still reach the served confidence: ranking the
+tag boxes below the whole-wall ones must not hide them from a user at the default threshold.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Branch:
     min_score: float = 0.0  # class scores (objectness x class) below this become 0
     layout: str = "yolov5"
     score_scale: float = 1.0  # multiplies the branch's class scores: ranks it against the others
+    # (raw, served): a raw score `raw` is served as `served`; linear from 0 below it and up to
+    # `score_scale` at raw 1 above it (None: `score_scale` times the raw score throughout)
+    score_knee: tuple[float, float] | None = None
 
     def _dim(self, i: int) -> int:
         return self.model.graph.output[0].type.tensor_type.shape.dim[i].dim_value
@@ -120,6 +125,42 @@ def score_floor(
     return nodes, [numpy_helper.from_array(v, n[k]) for k, v in consts.items()]
 
 
+def knee_lines(knee: tuple[float, float], top: float) -> tuple[float, float, float]:
+    """Slopes and intercept of the bent score map, `min(raw * low, raw * high + cut)`.
+
+    Its two lines meet at the knee; the map is their minimum, so it must bend downwards (a
+    steeper first line), which is what lifting mid scores to the served confidence while capping
+    the top at `top` means."""
+    raw, served = knee
+    if not (0 < raw < 1 and 0 < served <= top):
+        raise ValueError(f"score knee {raw}:{served} must have 0 < raw < 1 and 0 < served <= {top} (the scale)")
+    low, high = served / raw, (top - served) / (1 - raw)
+    if high > low:
+        raise ValueError(f"score knee {raw}:{served} with scale {top} bends upwards; lower the scale or raise served")
+    return low, high, served - raw * high
+
+
+def score_knee(
+    rows: str, out: str, knee: tuple[float, float], top: float, target_classes: int, prefix: str
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Nodes applying the bent score map (`knee_lines`) to the class columns; box and objectness stay."""
+    low, high, cut = knee_lines(knee, top)
+    keep = [1.0] * 5
+    consts = {
+        "knee_low": np.array(keep + [low] * target_classes, dtype=np.float32),
+        "knee_high": np.array(keep + [high] * target_classes, dtype=np.float32),
+        "knee_cut": np.array([0.0] * 5 + [cut] * target_classes, dtype=np.float32),
+    }
+    n = {k: f"{prefix}{k}" for k in (*consts, "knee_a", "knee_b", "knee_c")}
+    nodes = [
+        helper.make_node("Mul", [rows, n["knee_low"]], [n["knee_a"]]),
+        helper.make_node("Mul", [rows, n["knee_high"]], [n["knee_b"]]),
+        helper.make_node("Add", [n["knee_b"], n["knee_cut"]], [n["knee_c"]]),
+        helper.make_node("Min", [n["knee_a"], n["knee_c"]], [out]),  # 0 stays 0: cut >= 0
+    ]
+    return nodes, [numpy_helper.from_array(v, n[k]) for k, v in consts.items()]
+
+
 def compose(branches: list[Branch], target_classes: int, imgsz: int) -> onnx.ModelProto:
     """One graph `images (1, 3, imgsz, imgsz) -> output0 (1, sum N, 5 + target_classes)`.
 
@@ -167,7 +208,7 @@ def compose(branches: list[Branch], target_classes: int, imgsz: int) -> onnx.Mod
             imgsz / b.size,
             imgsz if b.flip else 0.0,
             objectness=b.layout == "yolov5",
-            score_scale=b.score_scale,
+            score_scale=1.0 if b.score_knee else b.score_scale,
         )
         initializers += [
             numpy_helper.from_array(matrix, f"{prefix}classes"),
@@ -182,6 +223,13 @@ def compose(branches: list[Branch], target_classes: int, imgsz: int) -> onnx.Mod
             )
         )
         outputs.append(f"{prefix}mapped")
+        if b.score_knee:
+            knee_nodes, knee_consts = score_knee(
+                outputs[-1], f"{prefix}bent", b.score_knee, b.score_scale, target_classes, prefix
+            )
+            nodes += knee_nodes
+            initializers += knee_consts
+            outputs[-1] = f"{prefix}bent"
         if b.min_score > 0:
             floor_nodes, floor_consts = score_floor(
                 outputs[-1], f"{prefix}floored", b.min_score, target_classes, prefix
@@ -231,9 +279,11 @@ def folder_branch(
     min_score: float = 0.0,
     name: str = "specialist",
     score_scale: float = 1.0,
+    score_knee: tuple[float, float] | None = None,
 ) -> Branch:
     """A served detector folder (its fp32 file) answering for `answers` only (None: all its
-    classes), with scores below `min_score` dropped and the rest multiplied by `score_scale`."""
+    classes), with scores mapped by `score_scale` (and `score_knee`) and those below `min_score`
+    dropped."""
     card = read_card(folder)
     answers = set(card.class_names) if answers is None else answers
     if card.output_layout not in ("yolov5", "yolov8"):
@@ -245,4 +295,14 @@ def folder_branch(
     wanted = [normalise(n) for n in target_names]
     classes = {t: own[n] for t, n in enumerate(wanted) if n in {normalise(a) for a in answers}}
     model = onnx.load(str(folder / card.files["fp32"].path))
-    return Branch(name, model, classes, min_score=min_score, layout=card.output_layout, score_scale=score_scale)
+    if score_knee:
+        knee_lines(score_knee, score_scale)  # refuse a bad knee before any work
+    return Branch(
+        name,
+        model,
+        classes,
+        min_score=min_score,
+        layout=card.output_layout,
+        score_scale=score_scale,
+        score_knee=score_knee,
+    )

@@ -180,6 +180,12 @@ other datasets, val only):
 
 def _threshold_origin(card: ModelCard) -> str:
     calibrated = card.metrics.get("by_source", {}).get("threshold_calibrated_on")
+    knees = [
+        b["score_knee"] for b in (card.model_extra or {}).get("training", {}).get("branches", []) if b.get("score_knee")
+    ]
+    if knees:
+        raw, served = knees[0]
+        return f"a composed branch's raw score {raw} is served at {served}: its confident boxes pass it"
     if calibrated:
         return f"best F1 on the held-out {', '.join(calibrated)}, not on random val"
     return "best F1 on the validation PR curve"
@@ -214,12 +220,13 @@ def _made(training: dict) -> str:
                 b["input"],
                 "yes" if b["flip"] else "no",
                 b.get("score_scale", 1.0),  # cards composed before the scale existed: 1
+                "{}:{}".format(*b["score_knee"]) if b.get("score_knee") else "-",
                 ", ".join(b["classes"]),
             ]
             for b in training["branches"]
         ]
         return f"- Command: `{training.get('command', '?')}`\n- {training.get('start', '')}\n\n" + _table(
-            rows, ["branch", "input px", "mirrored", "score scale", "answers for"]
+            rows, ["branch", "input px", "mirrored", "score scale", "score knee raw:served", "answers for"]
         )
     return f"""- Command: `{training.get("command", "?")}`
 - Start point: {training.get("start", "?")} (COCO tensors transferred: {training.get("transferred", "n/a")})

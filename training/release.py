@@ -132,8 +132,8 @@ def compose_release(
     merge_iou: float | None = None,
 ) -> ModelCard:
     """A served version folder: the composed fp32 graph, its validation metrics (default confidence
-    at the best F1), and the card (with `merge_iou`, see `Thresholds`). The photo-search embedding
-    is copied from `embedding_from`."""
+    at the best F1, or at a branch's score knee, which was chosen to meet it), and the card (with
+    `merge_iou`, see `Thresholds`). The photo-search embedding is copied from `embedding_from`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx.save(compose(branches, len(taxonomy.names), imgsz), str(out_dir / FP32_FILE))
     embedding = None
@@ -148,6 +148,7 @@ def compose_release(
                 "input": b.size,
                 "flip": b.flip,
                 "score_scale": b.score_scale,
+                "score_knee": list(b.score_knee) if b.score_knee else None,
                 "classes": [taxonomy.names[t] for t in sorted(b.classes)],
             }
             for b in branches
@@ -163,8 +164,11 @@ def compose_release(
         thresholds = card.thresholds.model_copy(update={"merge_iou": merge_iou})
         return card.model_copy(update={"embedding": embedding, "thresholds": thresholds})
 
-    draft = card_with(0.25, {})
-    fp32 = evaluate(OnnxDetector(out_dir / FP32_FILE, draft), data_yaml, use_best_f1=True, out_dir=out_dir / "eval")
-    card = card_with(max(fp32.best_f1_threshold, 0.01), {"fp32": asdict(fp32)})
+    knee = next((b.score_knee[1] for b in branches if b.score_knee), None)
+    draft = card_with(knee or 0.25, {})
+    fp32 = evaluate(
+        OnnxDetector(out_dir / FP32_FILE, draft), data_yaml, use_best_f1=knee is None, out_dir=out_dir / "eval"
+    )
+    card = card_with(knee or max(fp32.best_f1_threshold, 0.01), {"fp32": asdict(fp32)})
     write_cards(out_dir, card)
     return card

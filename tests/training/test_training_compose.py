@@ -80,6 +80,38 @@ def test_an_anchor_free_branch_joins_with_objectness_one_and_its_scores_scaled(t
     np.testing.assert_allclose(out[0], expected, rtol=1e-6)
 
 
+def test_a_score_knee_serves_the_branch_s_confident_boxes_at_the_served_confidence(tmp_path: Path) -> None:
+    """Raw 0.6 is served at 0.387, raw 1 at the scale 0.5; below the knee it falls linearly to 0."""
+    need("onnx")
+    import onnxruntime as ort
+
+    from training.compose import Branch, compose
+
+    raw = np.array([0.0, 0.3, 0.6, 0.9, 1.0], np.float32)
+    tags = np.stack([np.full(5, 10.0), np.full(5, 12.0), np.full(5, 4.0), np.full(5, 2.0), raw])
+    model = compose(
+        [Branch("tags", constant_model(tags, 64), {0: 0}, layout="yolov8", score_scale=0.5, score_knee=(0.6, 0.387))],
+        1,
+        64,
+    )
+    (tmp_path / "k.onnx").write_bytes(model.SerializeToString())
+    (out,) = ort.InferenceSession(str(tmp_path / "k.onnx")).run(None, {"images": np.zeros((1, 3, 64, 64), np.float32)})
+    served = [0.0, 0.3 * 0.387 / 0.6, 0.387, 0.387 + 0.3 * (0.5 - 0.387) / 0.4, 0.5]
+    np.testing.assert_allclose(out[0, :, 5], served, atol=1e-6)
+    np.testing.assert_allclose(out[0, :, :5], [[10, 12, 4, 2, 1]] * 5)  # boxes and objectness untouched
+
+
+@pytest.mark.parametrize(
+    ("knee", "scale", "message"),
+    [((0.6, 0.6), 0.5, "served <= 0.5"), ((1.0, 0.3), 0.5, "0 < raw < 1"), ((0.2, 0.1), 0.9, "bends upwards")],
+)
+def test_a_knee_that_is_not_a_downward_bend_below_the_scale_is_refused(knee, scale, message) -> None:
+    from training.compose import knee_lines
+
+    with pytest.raises(ValueError, match=message):
+        knee_lines(knee, scale)
+
+
 def test_a_card_with_a_merge_iou_serves_one_box_per_object_seen_twice(tmp_path: Path) -> None:
     need("onnx")
     from service.inference.card import Thresholds
@@ -296,3 +328,11 @@ def test_a_served_folder_as_the_base_keeps_its_own_boxes_first(tmp_path: Path) -
         np.testing.assert_allclose(got.confidence, want.confidence, atol=1e-4)
         found += len(want)
     assert found
+
+    # with a knee, the default confidence is where the knee serves the specialist's raw score
+    bent = tmp_path / "bent"
+    assert main([*argv, "--specialist-score-knee", "0.3:0.6", "--version", "0.0.2-test", "--out", str(bent)]) == 2
+    assert main([*argv, "--specialist-score-knee", "0.4:0.2", "--version", "0.0.2-test", "--out", str(bent)]) == 0
+    card = read_card(bent)
+    assert card.thresholds.conf == 0.2 and card.training["branches"][1]["score_knee"] == [0.4, 0.2]
+    assert "raw score 0.4 is served at 0.2" in (bent / "MODEL_CARD.md").read_text()
