@@ -78,6 +78,9 @@ class ModelReport:
     sets: dict[str, SetScore] = field(default_factory=dict)
     calibrated: dict[str, float] = field(default_factory=dict)  # set name -> best-F1 conf there
     fp_at_calibrated: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # the confidence where this version finds as many random-val boxes as the first version at
+    # its served one, and the false-alarm share there per set ({} without a labelled val set)
+    at_equal_recall: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -243,6 +246,41 @@ def score_set(
     return SetScore(len(per.boxes), labels, ap, ap_ci, centre, centre_ci, empty, rate, per_image, best, height, width)
 
 
+def _recall(per: _PerImage, thr: float) -> float:
+    """Share of the labelled boxes found (IoU 0.5) by detections at or above `thr`."""
+    hits = sum(int((tp & (conf >= thr)).sum()) for tp, conf in zip(per.tp, per.conf, strict=True))
+    return hits / max(int(per.boxes.sum()), 1)
+
+
+def _confidence_for_recall(per: _PerImage, recall: float) -> float | None:
+    """The highest confidence at which `per` finds at least `recall` of its labelled boxes."""
+    conf = np.concatenate([np.zeros(0), *per.conf])
+    tp = np.concatenate([np.zeros(0, bool), *per.tp])
+    order = np.argsort(-conf, kind="stable")
+    reached = np.flatnonzero(np.cumsum(tp[order]) >= recall * int(per.boxes.sum()))
+    return float(conf[order][reached[0]]) if len(reached) else None
+
+
+def _equal_recall(reports: list[ModelReport], per_model: list[dict[str, _PerImage]], sets: list[ImageSet]) -> None:
+    """False alarms at equal recall: a version with a higher default confidence alarms less and
+    finds less; this compares the versions where they find the same share of random val's boxes."""
+    val = next((s.name for s in sets if s.kind == "val"), None)
+    if val is None or not per_model[0][val].boxes.sum():
+        return
+    recall = _recall(per_model[0][val], reports[0].threshold)
+    for i, (report, per_set) in enumerate(zip(reports, per_model, strict=True)):
+        thr = report.threshold if i == 0 else _confidence_for_recall(per_set[val], recall)
+        if thr is None:
+            report.at_equal_recall = {"recall": round(recall, 4), "threshold": None, "fp_image_rate": {}}
+            continue
+        rates = {s.name: _fp(per_set[s.name], thr, report.nms_iou, report.merge_iou)[1] for s in sets}
+        report.at_equal_recall = {
+            "recall": round(recall, 4),
+            "threshold": round(thr, 4),
+            "fp_image_rate": {k: v for k, v in rates.items() if v is not None},
+        }
+
+
 def _paired_delta(a: _PerImage, b: _PerImage, resamples: list[np.ndarray]) -> dict:
     """b - a on the same resamples: AP50 and centre AP50, point estimate and 95 % interval."""
     out = {}
@@ -320,6 +358,7 @@ def compare(
             )
         if len(per_model) == 2 and per_model[0][s.name].boxes.sum():
             result.deltas[s.name] = _paired_delta(per_model[0][s.name], per_model[1][s.name], resamples)
+    _equal_recall(reports, per_model, sets)
     for report, per_set in zip(reports, per_model, strict=True):
         for s in sets:
             best = report.sets[s.name].best_f1_conf
@@ -392,6 +431,21 @@ def to_markdown(c: Comparison) -> str:
         if scores[0].empty_images:
             cells = [f"{x.fp_image_rate:.1%} / {x.fp_per_image:.2f}" for x in scores]
             lines.append(f"| {s['name']} | {scores[0].empty_images} | " + " | ".join(cells) + " |")
+    if c.models[0].at_equal_recall:
+        recall = c.models[0].at_equal_recall["recall"]
+        lines += [
+            "",
+            f"The same at equal recall: each version at the confidence where it finds {recall:.1%} of random val's "
+            f"{c.cls} boxes (IoU 0.5), as {names[0]} does at its served confidence:",
+            "",
+            "| set | " + " | ".join(names) + " |",
+            "|" + " --- |" * (1 + len(names)),
+            "| confidence | " + " | ".join(_f(m.at_equal_recall.get("threshold")) for m in c.models) + " |",
+        ]
+        for s in c.sets:
+            rates = [m.at_equal_recall.get("fp_image_rate", {}).get(s["name"]) for m in c.models]
+            if c.models[0].sets[s["name"]].empty_images:
+                lines.append(f"| {s['name']} | " + " | ".join("–" if r is None else f"{r:.1%}" for r in rates) + " |")
     lines.append("")
     for m in c.models:
         for name, thr in m.calibrated.items():
@@ -428,6 +482,7 @@ def record(c: Comparison, calibrate: bool) -> list[Path]:
             "bootstrap": c.bootstrap,
             "sets": {k: asdict(v) for k, v in m.sets.items()},
             "calibrated": m.calibrated,
+            "at_equal_recall": m.at_equal_recall,
         }
         if calibrate and m.calibrated and m.held_out_in_training is False:
             card.thresholds.conf = round(float(np.mean(list(m.calibrated.values()))), 3)

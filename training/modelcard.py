@@ -160,6 +160,14 @@ def _by_source(by: dict | None) -> str:
         ],
         ["set", f"images without {cls}", f"share with ≥ 1 {cls} box", "boxes per image"],
     )
+    equal = by.get("at_equal_recall") or {}
+    if equal.get("threshold") is not None and equal["threshold"] != by["threshold"]:
+        rates = ", ".join(f"{k} {percent(v)}" for k, v in equal["fp_image_rate"].items() if v)
+        fp += (
+            f"\n\nAt equal recall (confidence {equal['threshold']:.3f}, where it finds {percent(equal['recall'])} of"
+            f" random val's `{cls}` boxes, as the version it was compared with does at its served confidence),"
+            f" images with ≥ 1 box: {rates or 'none'}."
+        )
     return f"""
 ## Metrics by data source (leave-one-source-out)
 

@@ -18,7 +18,17 @@ from service.inference.card import read_card
 from training.cli import main
 from training.datasets.layout import load_yolo_dataset
 from training.evaluate import evaluate, open_detector
-from training.loso import BUILD_REPORT, _found_size_ratios, _PerImage, _resamples
+from training.loso import (
+    BUILD_REPORT,
+    ImageSet,
+    ModelReport,
+    _confidence_for_recall,
+    _equal_recall,
+    _found_size_ratios,
+    _PerImage,
+    _recall,
+    _resamples,
+)
 from training.metrics import centre_claims, match_centres
 
 
@@ -44,6 +54,40 @@ def test_found_boxes_report_their_size_against_the_label() -> None:
     per = _PerImage([], [], [], [det], [truth])
     assert _found_size_ratios(per, thr=0.5, iou=0.45, merge_iou=None) == (0.5, 1.0)
     assert _found_size_ratios(per, thr=0.95, iou=0.45, merge_iou=None) == (None, None)
+
+
+def _per(tp: list[list[bool]], conf: list[list[float]], labelled: list[int]) -> _PerImage:
+    dets = [
+        Detections(
+            np.tile([[0, 0, 10, 10]], (len(c), 1)).astype(np.float32),
+            np.array(c, np.float32),
+            np.zeros(len(c), np.int64),
+        )
+        for c in conf
+    ]
+    truths = [np.zeros((n, 4), np.float32) for n in labelled]
+    return _PerImage([np.array(t, bool) for t in tp], [], [np.array(c) for c in conf], dets, truths)
+
+
+def test_false_alarms_are_compared_where_both_versions_find_as_much() -> None:
+    """The first version finds half the boxes at its served 0.5; the second, more confident
+    everywhere, finds half at 0.7, and there its alarm on the empty photo (0.65) is gone."""
+    first = _per([[True, False, True], [True]], [[0.9, 0.45, 0.2], [0.6]], [2, 2])
+    second = _per([[True, False, True], [True]], [[0.95, 0.8, 0.4], [0.7]], [2, 2])
+    assert _recall(first, 0.5) == 0.5
+    assert _confidence_for_recall(second, 0.5) == pytest.approx(0.7)
+    assert _confidence_for_recall(second, 0.75) == pytest.approx(0.4)
+    assert _confidence_for_recall(second, 1.0) is None, "never finds the fourth box"
+    empty = {"first": _per([[False]], [[0.55]], [0]), "second": _per([[False]], [[0.65]], [0])}
+    sets = [ImageSet("random val", "val", ()), ImageSet("walls", "negatives", ())]
+    reports = [ModelReport(n, "1", "fp32", t, 0.45, None, None) for n, t in (("first", 0.5), ("second", 0.6))]
+    _equal_recall(
+        reports,
+        [{"random val": first, "walls": empty["first"]}, {"random val": second, "walls": empty["second"]}],
+        sets,
+    )
+    assert reports[0].at_equal_recall == {"recall": 0.5, "threshold": 0.5, "fp_image_rate": {"walls": 1.0}}
+    assert reports[1].at_equal_recall == {"recall": 0.5, "threshold": 0.7, "fp_image_rate": {"walls": 0.0}}
 
 
 def test_bootstrap_resamples_whole_near_duplicate_groups() -> None:
@@ -129,6 +173,10 @@ def test_loso_side_by_side_records_and_calibrates(
     assert walls["empty_images"] == 6 and walls["boxes"] == 0, "their labels are not squares"
     assert walls["fp_image_rate"] == pytest.approx(np.mean([n > 0 for n in served]))
     assert walls["fp_per_image"] == pytest.approx(np.mean(served))
+    # at equal recall: the first version at its served confidence, the second where it finds as much
+    assert weak_r["at_equal_recall"]["threshold"] == weak_r["threshold"]
+    assert good_r["at_equal_recall"]["recall"] == weak_r["at_equal_recall"]["recall"]
+    assert "at equal recall" in (out / "loso.md").read_text()
 
     recorded = read_card(good)
     calibrated = good_r["calibrated"]["odd (held out, all)"]
@@ -138,3 +186,15 @@ def test_loso_side_by_side_records_and_calibrates(
     md = (good / "MODEL_CARD.md").read_text()
     assert "Metrics by data source" in md and "odd (held out, all)" in md
     assert "best F1 on the held-out odd (held out, all)" in md
+
+
+def test_the_card_says_what_the_version_alarms_on_at_the_compared_version_s_recall() -> None:
+    from training.modelcard import _by_source
+
+    score = {"images": 3, "boxes": 0, "empty_images": 3, "fp_image_rate": 0.1, "fp_per_image": 0.2}
+    by = {"class": "pothole", "sets": {"walls": score}, "variant": "fp32", "data": "d.yaml", "held_out": ["x"]}
+    by |= {"held_out_in_training": True, "bootstrap": 10, "threshold": 0.4}
+    assert "equal recall" not in _by_source(by), "recorded before the comparison existed"
+    by["at_equal_recall"] = {"recall": 0.709, "threshold": 0.231, "fp_image_rate": {"walls": 0.217, "random val": 0.0}}
+    assert "At equal recall (confidence 0.231, where it finds 70.9% of random val's `pothole` boxes" in _by_source(by)
+    assert "images with ≥ 1 box: walls 21.7%." in _by_source(by)
