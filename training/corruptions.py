@@ -149,6 +149,17 @@ def corrupt(name: str, img: np.ndarray, boxes: np.ndarray, rng: np.random.Genera
     return CORRUPTIONS[name](img, np.asarray(boxes, np.float64).reshape(-1, 4), rng)
 
 
+def maybe_corrupt(
+    img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, share: float, names: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """With probability `share`, one corruption drawn from `names` (default: all but `downscale`,
+    which would shrink every object); training data in street conditions, boxes moved along."""
+    if rng.random() >= share:
+        return img, boxes
+    choices = list(names or [n for n in CORRUPTIONS if n != "downscale"])
+    return corrupt(str(rng.choice(choices)), img, boxes, rng)
+
+
 def chosen(spec: str, also: tuple[str, ...] = ()) -> list[str]:
     """'all' (every corruption) or a comma list of names (corruptions and `also`), each checked:
     a mistyped condition is an error, not one silently left out of a benchmark."""

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 import yaml
 
-from training.corruptions import CORRUPTIONS, corrupt, downscale, seeded
+from training.corruptions import CORRUPTIONS, corrupt, downscale, maybe_corrupt, seeded
 from training.datasets.layout import Box, label_path_for, load_yolo_dataset, read_yolo_label, yolo_line
 
 PLATE = 1  # class id of licence_plate in the anonymize taxonomy (0 is face)
@@ -270,14 +270,6 @@ def add_plates(img: np.ndarray, cls: np.ndarray, boxes: np.ndarray, rng: np.rand
     return np.concatenate([cls, np.full(len(added), PLATE)]), np.vstack([boxes.reshape(-1, 4), *added])
 
 
-def maybe_corrupt(img, cls, boxes, rng, share: float, names: Sequence[str] = ()):
-    if rng.random() >= share:
-        return img, cls, boxes
-    choices = list(names or [n for n in CORRUPTIONS if n != "downscale"])
-    img, boxes = corrupt(str(rng.choice(choices)), img, boxes, rng)
-    return img, cls, boxes
-
-
 def make_example(src: Sources, kind: str, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training image of a kind: 'corrupted', 'synthetic' or 'small'."""
     rng = seeded(kind, str(index), src.seed)
@@ -294,14 +286,16 @@ def make_example(src: Sources, kind: str, index: int) -> tuple[np.ndarray, np.nd
     if kind == "synthetic":
         img, cls, boxes = street_canvas(src, rng)
         cls, boxes = add_plates(img, cls, boxes, rng, int(rng.integers(1, 5)))
-        return maybe_corrupt(img, cls, boxes, rng, src.corrupt_share)
+        img, boxes = maybe_corrupt(img, boxes, rng, src.corrupt_share)
+        return img, cls, boxes
     if kind == "small":
         path = src.train[int(rng.integers(0, len(src.train)))]
         photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
         cls, boxes = read_boxes(path, photo.shape[1], photo.shape[0])
         img, boxes = downscale(photo, boxes, rng, background_crop(src, rng))
         cls, boxes = add_plates(img, cls, boxes, rng, int(rng.integers(0, 3)))
-        return maybe_corrupt(img, cls, boxes, rng, src.corrupt_share)
+        img, boxes = maybe_corrupt(img, boxes, rng, src.corrupt_share)
+        return img, cls, boxes
     raise ValueError(f"unknown kind {kind!r}")
 
 

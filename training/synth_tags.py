@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw, ImageFont
 
+from training.corruptions import maybe_corrupt
 from training.datasets.layout import is_image, label_path_for, parse_yolo_label, place_file, read_yolo_label
 from training.datasets.listed import is_listed, load_listed, read_image_list
 
@@ -88,6 +89,7 @@ class Job:
     seed: int
     name: str
     fonts: tuple[str, ...] = ()  # font files tags may be written in
+    corrupt_share: float = 0.0  # chance of one street condition (`training.corruptions`) on the image
 
 
 # ---------------------------------------------------------------- drawing tags
@@ -478,11 +480,15 @@ def make_image(job_and_out: tuple[Job, str]) -> tuple[str, str, int]:
     boxes = add_tags(rng, wall, job.fonts) if job.kind == "positive" else []
     if job.kind == "negative" or rng.random() < 0.35:
         add_printed(rng, wall, boxes)
+    picture = wall.image
+    if job.corrupt_share:  # drawn only when asked: builds without it keep their random stream
+        picture, moved = maybe_corrupt(picture, np.array(boxes, np.float64).reshape(-1, 4), rng, job.corrupt_share)
+        boxes = [tuple(b) for b in moved if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]  # pushed out: gone
     image = Path(out) / "images" / "train" / f"{job.name}.jpg"
     cv2.imwrite(
-        str(image), cv2.cvtColor(wall.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 92))]
+        str(image), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 92))]
     )
-    H, W = wall.image.shape[:2]
+    H, W = picture.shape[:2]
     lines = [
         f"0 {(x1 + x2) / 2 / W:.6f} {(y1 + y2) / 2 / H:.6f} {(x2 - x1) / W:.6f} {(y2 - y1) / H:.6f}\n"
         for x1, y1, x2, y2 in boxes
@@ -530,6 +536,7 @@ def plan(
     negatives: int,
     seed: int,
     fonts: tuple[str, ...] = (),
+    corrupt_share: float = 0.0,
 ) -> list[Job]:
     """Which background each synthetic image gets: photos in turn, a sixth synthetic walls."""
     rng = np.random.default_rng(seed)
@@ -541,7 +548,7 @@ def plan(
     for i in range(positives + negatives):
         kind = "positive" if i < positives else "negative"
         bg = str(rng.choice(["brick", "plaster"])) if rng.random() < 0.17 else photos[order[i % len(order)]]
-        jobs.append(Job(kind, bg, int(rng.integers(2**31)), f"synth_{kind[:3]}_{i:05d}", fonts))
+        jobs.append(Job(kind, bg, int(rng.integers(2**31)), f"synth_{kind[:3]}_{i:05d}", fonts, corrupt_share))
     return jobs
 
 
@@ -593,6 +600,7 @@ def build(
     fonts: tuple[str, ...] = (),
     reboxed: dict[str, str] | None = None,
     reboxed_repeat: int = 1,
+    corrupt_share: float = 0.0,
 ) -> dict[str, int]:
     """Write the dataset; returns image counts per part."""
     reboxed = reboxed or {}
@@ -606,7 +614,7 @@ def build(
         "real_train": _link_split(src, out, "train", holdout, real_max_box_area, reboxed, reboxed_repeat),
         "val": _link_split(src, out, "val", set()),
     }
-    jobs = plan(src, others, holdout, positives, negatives, seed, fonts)
+    jobs = plan(src, others, holdout, positives, negatives, seed, fonts, corrupt_share)
     # spawn, not fork: a forked worker can inherit a lock held by a thread of the parent (OpenCV,
     # torch when called from a test session or a notebook) and hang for ever.
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
@@ -672,6 +680,13 @@ def main(argv: list[str] | None = None) -> int:
         default=4,
         help="copies of each re-boxed photo in train (0: leave them out, their coarse labels apply as before)",
     )
+    p.add_argument(
+        "--corrupt-share",
+        type=float,
+        default=0.0,
+        help="share of synthetic images put under one street condition (noise, blur, JPEG, low light, tilt, "
+        "stretch: training.corruptions), boxes moved along",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = p.parse_args(argv)
@@ -693,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         fonts,
         read_reboxed(args.reboxed) if args.reboxed_repeat > 0 else {},
         args.reboxed_repeat,
+        args.corrupt_share,
     )
     total = counts["real_train"] + counts["synthetic_positive"] + counts["synthetic_negative"]
     print(

@@ -13,12 +13,14 @@ import pytest
 from training.datasets.layout import label_path_for, load_yolo_dataset, read_yolo_label
 from training.synth_tags import (
     FONT_PACKAGES,
+    Job,
     Wall,
     _skeleton,
     add_printed,
     add_tags,
     find_fonts,
     main,
+    make_image,
     read_holdout,
     read_reboxed,
     synthetic_wall,
@@ -126,6 +128,33 @@ def test_builder_keeps_real_splits_and_never_trains_on_held_out_photos(tmp_path:
         assert (cls == 0).all() and ((rows >= 0) & (rows <= 1)).all()
         assert len(cls) == 0 if "_neg_" in path.stem else True
     assert sum(len(read_yolo_label(p)[0]) for p in synthetic if "_pos_" in p.stem) >= 6
+
+
+def test_street_conditions_change_a_share_of_the_images_and_keep_their_boxes_valid(tmp_path: Path) -> None:
+    """`--corrupt-share`: the same job drawn plainly and under a street condition; without a share
+    the image is exactly what the builder drew before the option existed (same random stream)."""
+    for folder in ("plain", "street", "default"):
+        (tmp_path / folder / "images" / "train").mkdir(parents=True)
+        (tmp_path / folder / "labels" / "train").mkdir(parents=True)
+    drawn = {}
+    for folder, share in (("plain", 0.0), ("street", 1.0)):
+        for seed in range(6):
+            job = Job("positive", "brick", seed, f"s{seed}", (), share)
+            make_image((job, str(tmp_path / folder)))
+            image = tmp_path / folder / "images" / "train" / f"s{seed}.jpg"
+            cls, rows = read_yolo_label(image)
+            assert (cls == 0).all() and ((rows >= 0) & (rows <= 1)).all()
+            drawn[folder, seed] = (cv2.imread(str(image)), len(cls))
+    make_image((Job("positive", "brick", 0, "s0", ()), str(tmp_path / "default")))
+    assert np.array_equal(cv2.imread(str(tmp_path / "default" / "images" / "train" / "s0.jpg")), drawn["plain", 0][0])
+    changed = [
+        drawn["plain", s][0].shape != drawn["street", s][0].shape
+        or np.abs(drawn["plain", s][0].astype(int) - drawn["street", s][0]).mean() > 2
+        for s in range(6)
+    ]
+    assert all(changed), "every image of share 1 is under some condition"
+    assert all(drawn["street", s][1] <= drawn["plain", s][1] for s in range(6)), "boxes move or leave, never appear"
+    assert sum(drawn["plain", s][1] for s in range(6)) > 0
 
 
 def test_the_shipped_walls_list_is_what_the_builder_holds_out() -> None:
