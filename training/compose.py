@@ -53,6 +53,10 @@ class Branch:
     # `score_scale` at raw 1 above it (None: `score_scale` times the raw score throughout)
     score_knee: tuple[float, float] | None = None
 
+    def __post_init__(self) -> None:
+        if self.score_knee:
+            knee_lines(self.score_knee, self.score_scale)  # refuse a bad knee before any work
+
     def _dim(self, i: int) -> int:
         return self.model.graph.output[0].type.tensor_type.shape.dim[i].dim_value
 
@@ -295,8 +299,6 @@ def folder_branch(
     wanted = [normalise(n) for n in target_names]
     classes = {t: own[n] for t, n in enumerate(wanted) if n in {normalise(a) for a in answers}}
     model = onnx.load(str(folder / card.files["fp32"].path))
-    if score_knee:
-        knee_lines(score_knee, score_scale)  # refuse a bad knee before any work
     return Branch(
         name,
         model,

@@ -26,12 +26,13 @@ class Interpolated:
 
 
 def _network(path: Path):
+    """The checkpoint and its network (the EMA one where training kept it), as export picks it."""
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     model = ckpt.get("ema") or ckpt.get("model")
-    if model is None or not hasattr(model, "state_dict"):
-        raise ValueError(f"{path}: no network in this checkpoint")
+    if "train_args" not in ckpt or not hasattr(model, "state_dict"):
+        raise ValueError(f"{path}: not an Ultralytics checkpoint (from `finetune` or `recover`)")
     return ckpt, model.float()
 
 
@@ -57,7 +58,7 @@ def interpolate(start: Path, tuned: Path, alpha: float, out: Path) -> Interpolat
     torch.save(
         {
             "model": b,
-            "train_args": ckpt.get("train_args") or {"imgsz": getattr(b, "args", {}).get("imgsz", 640)},
+            "train_args": ckpt["train_args"],
             "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "interpolated": {"start": str(start), "tuned": str(tuned), "alpha": alpha},
         },

@@ -55,6 +55,12 @@ def test_networks_of_different_shape_or_alpha_outside_0_1_are_refused(tmp_path: 
     start, other = _save(tmp_path / "a.pt", 2, 0), _save(tmp_path / "c.pt", 1, 0)
     with pytest.raises(ValueError, match="not the same architecture"):
         interpolate(start, other, 0.5, tmp_path / "x.pt")
+    import torch
+
+    bare = tmp_path / "bare.pt"
+    torch.save({"model": torch.load(start, weights_only=False)["model"]}, bare)  # e.g. a YOLOv5 or hub file
+    with pytest.raises(ValueError, match="not an Ultralytics checkpoint"):
+        interpolate(bare, start, 0.5, tmp_path / "x.pt")
     with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
         interpolate(start, start, 1.5, tmp_path / "x.pt")
     argv = ["interpolate", str(start), str(other), "--alpha", "0.5", "--out", str(tmp_path / "x.pt")]
