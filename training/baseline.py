@@ -24,14 +24,13 @@ import onnx
 from service.inference import OnnxDetector
 from service.inference.card import ModelCard
 from training.compose import coco_branch, compose
-from training.datasets.layout import load_yolo_dataset
+from training.datasets.layout import MANIFEST, load_yolo_dataset
 from training.datasets.taxonomy import load_taxonomy, normalise
 from training.evaluate import Evaluation, predict, resampled_differences, score
 from training.set_comparison import SetComparison, comparison_markdown
 
 BASE_IMGSZ = 640  # the size the COCO YOLOv5n was trained at and `import-yolov5` serves it at
 UNSEEN_COCO = "COCO-sourced, not in train"
-MANIFEST = "manifest.csv"
 
 
 def coco_classes(names: list[str]) -> list[str]:

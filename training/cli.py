@@ -255,29 +255,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_loso(args: argparse.Namespace) -> int:
-    from training.loso import compare, record, write_report
+    from training.corruptions import chosen
+    from training.loso import compare, record, under_conditions, write_conditions_report, write_report
     from training.road_views import HELD_OUT, NEGATIVE_DATASETS
 
     negatives = (
         args.negatives if args.negatives is not None else [args.data.parent.parent / n for n in NEGATIVE_DATASETS]
     )
+    negatives = [n for n in negatives if (n / "data.yaml").is_file()]
+    held_out = tuple(args.hold_out or HELD_OUT)
+    options = (args.cls, args.bootstrap, args.seed, args.variant, track)
     try:
-        result = compare(
-            args.models,
-            args.data,
-            tuple(args.hold_out or HELD_OUT),
-            [n for n in negatives if (n / "data.yaml").is_file()],
-            args.cls,
-            args.bootstrap,
-            args.seed,
-            args.variant,
-            track,
-        )
+        conditions = chosen(args.corruptions) if args.corruptions else []
+        result = compare(args.models, args.data, held_out, negatives, *options)
+        noisy = under_conditions(args.models, args.data, conditions, args.work, held_out, negatives, *options)
     except (OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
     report = write_report(result, args.out)
     console.print(report.read_text(encoding="utf-8"), markup=False, soft_wrap=True)
+    if noisy:
+        conditions_report = write_conditions_report(result, noisy, args.out)
+        console.print(conditions_report.read_text(encoding="utf-8"), markup=False, soft_wrap=True)
+        console.print(f"written: {conditions_report} and {conditions_report.with_suffix('.json')}")
     if args.record:
         for folder in record(result, args.calibrate):
             console.print(f"recorded in {folder / 'model.json'} and its MODEL_CARD.md")
@@ -314,7 +314,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             name = clean.parent.name
             datasets.append(clean)
             datasets += [
-                corrupted_set(clean, args.split, c, args.work / "conditions" / f"{name}-{c}", args.seed)
+                corrupted_set(clean, (args.split,), c, args.work / "conditions" / f"{name}-{c}", args.seed)
                 for c in conditions
             ]
         cards = [
@@ -654,6 +654,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", help="fp32 or int8 (default: the served one)")
     p.add_argument("--out", type=Path, default=Path("runs/loso"), help="report folder")
+    p.add_argument(
+        "--corruptions",
+        help="also score every set under 'all' or a comma list of the street conditions in training/corruptions.py",
+    )
+    p.add_argument(
+        "--work", type=Path, default=Path("work/eval-data/loso-conditions"), help="where the corrupted copies go"
+    )
     p.add_argument("--record", action="store_true", help="store the scores in each model's card")
     p.add_argument(
         "--calibrate",

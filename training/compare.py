@@ -11,7 +11,7 @@ set of a few dozen photos can be told from noise.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import yaml
 from service.inference.card import read_card
 from service.inference.nms import box_iou
 from training.corruptions import corrupt, seeded
-from training.datasets.layout import Box, load_yolo_dataset, yolo_line
+from training.datasets.layout import MANIFEST, Box, load_yolo_dataset, yolo_line
 from training.datasets.listed import GROUPS_FILE, is_listed, materialise, read_groups
 from training.evaluate import ImageResult, open_detector, predict, read_labels, resampled_differences, score
 from training.metrics import greedy_matches
@@ -68,35 +68,49 @@ def resolve_data(data: Path, shared: Path, work: Path) -> Path:
     return materialise(data, shared, work / data.name) if is_listed(data) else data
 
 
-def corrupted_set(data_yaml: Path, split: str, corruption: str, out: Path, seed: int = 0) -> Path:
-    """The split under one street condition (`training.corruptions`), boxes moved with the pixels,
-    written as a YOLO dataset of that one split into `out` (lossless PNG; image names and groups kept, so
-    false alarms stay per group). The draw is seeded per image: every run sees the same pixels."""
+def corrupted_set(
+    data_yaml: Path,
+    splits: Sequence[str],
+    corruption: str,
+    out: Path,
+    seed: int = 0,
+    stems: Collection[str] | None = None,
+) -> Path:
+    """The splits under one street condition (`training.corruptions`), boxes moved with the pixels,
+    written as a YOLO dataset of those splits into `out` (lossless PNG; image stems, groups and the
+    `manifest.csv` of sources kept, so false alarms stay per group and images per source). `stems`
+    limits it to the images scored. The draw is seeded per image: every run sees the same pixels."""
     dataset = load_yolo_dataset(data_yaml)
-    if split not in dataset.splits:
-        raise ValueError(f"{data_yaml} has no {split!r} split")
+    if missing := [s for s in splits if s not in dataset.splits]:
+        raise ValueError(f"{data_yaml} has no {missing[0]!r} split")
     shutil.rmtree(out, ignore_errors=True)
-    (out / "images" / split).mkdir(parents=True)
-    (out / "labels" / split).mkdir(parents=True)
-    for path in dataset.splits[split]:
-        image = cv2.imread(str(path))
-        if image is None:
-            raise ValueError(f"{path}: not a readable image")
-        xyxy, cls = read_labels(path, image.shape[1], image.shape[0])
-        image, xyxy = corrupt(corruption, image, xyxy, seeded(corruption, path.name, seed))
-        h, w = image.shape[:2]
-        lines = [yolo_line(Box("", *box), int(c), w, h) for box, c in zip(xyxy, cls, strict=True)]
-        cv2.imwrite(str(out / "images" / split / f"{path.stem}.png"), image)
-        text = "".join(f"{line}\n" for line in lines if line)  # boxes pushed out of the frame are gone
-        (out / "labels" / split / f"{path.stem}.txt").write_text(text, encoding="utf-8")
+    for split in splits:
+        (out / "images" / split).mkdir(parents=True)
+        (out / "labels" / split).mkdir(parents=True)
+        for path in dataset.splits[split]:
+            if stems is not None and path.stem not in stems:
+                continue
+            image = cv2.imread(str(path))
+            if image is None:
+                raise ValueError(f"{path}: not a readable image")
+            xyxy, cls = read_labels(path, image.shape[1], image.shape[0])
+            image, xyxy = corrupt(corruption, image, xyxy, seeded(corruption, path.name, seed))
+            h, w = image.shape[:2]
+            lines = [yolo_line(Box("", *box), int(c), w, h) for box, c in zip(xyxy, cls, strict=True)]
+            cv2.imwrite(str(out / "images" / split / f"{path.stem}.png"), image)
+            text = "".join(f"{line}\n" for line in lines if line)  # boxes pushed out of the frame are gone
+            (out / "labels" / split / f"{path.stem}.txt").write_text(text, encoding="utf-8")
     groups, pooled = read_groups(data_yaml)
     renamed = {Path(name).stem + ".png": group for name, group in groups.items()}
     (out / GROUPS_FILE).write_text(
         yaml.safe_dump({"pooled": pooled, "images": renamed}, sort_keys=False), encoding="utf-8"
     )
-    data = {split: f"images/{split}", "nc": len(dataset.names), "names": dict(enumerate(dataset.names))}
+    if (manifest := data_yaml.parent / MANIFEST).is_file():
+        shutil.copyfile(manifest, out / MANIFEST)
+    data = {split: f"images/{split}" for split in splits}
+    data |= {"nc": len(dataset.names), "names": dict(enumerate(dataset.names))}
     (out / "data.yaml").write_text(
-        f"# {data_yaml} ({split}) under `{corruption}` (seed {seed}); re-created by `stadtblick train compare`.\n"
+        f"# {data_yaml} ({', '.join(splits)}) under `{corruption}` (seed {seed}); re-created by `stadtblick train`.\n"
         + yaml.safe_dump(data, sort_keys=False),
         encoding="utf-8",
     )

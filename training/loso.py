@@ -33,7 +33,7 @@ from service.inference import Detections, OnnxDetector
 from service.inference.card import ModelCard, read_card
 from service.inference.nms import non_max_suppression
 from training.datasets.hashing import duplicate_groups
-from training.datasets.layout import load_yolo_dataset
+from training.datasets.layout import MANIFEST, load_yolo_dataset
 from training.evaluate import predict_files
 from training.metrics import IOU_THRESHOLDS, ap_per_class, centre_claims, match_centres, match_predictions
 from training.road_views import BUILD_REPORT, HELD_OUT
@@ -99,7 +99,7 @@ class Comparison:
 
 def sources_of(data_yaml: Path) -> dict[str, str]:
     """file stem -> source, from the dataset's manifest.csv (empty if it has none)."""
-    manifest = data_yaml.parent / "manifest.csv"
+    manifest = data_yaml.parent / MANIFEST
     if not manifest.is_file():
         return {}
     with manifest.open(encoding="utf-8", newline="") as fh:
@@ -141,7 +141,7 @@ def held_out_in_training(card: ModelCard, held_out: tuple[str, ...]) -> bool | N
     report = Path(data).parent / BUILD_REPORT
     if report.is_file():
         return not set(held_out) <= set(json.loads(report.read_text(encoding="utf-8")).get("held_out", []))
-    return True if (Path(data).parent / "manifest.csv").is_file() else None
+    return True if (Path(data).parent / MANIFEST).is_file() else None
 
 
 @dataclass
@@ -371,6 +371,87 @@ def compare(
                 if empty:
                     report.fp_at_calibrated[s.name] = {"threshold": round(thr, 3), "rate": rate, "per_image": per_image}
     return result
+
+
+def under_conditions(
+    models: list[Path],
+    data_yaml: Path,
+    conditions: list[str],
+    work: Path,
+    held_out: tuple[str, ...] = HELD_OUT,
+    negatives: list[Path] | None = None,
+    cls_name: str = "pothole",
+    bootstrap: int = 1000,
+    seed: int = 0,
+    variant: str | None = None,
+    track: Callable[..., Iterable] = lambda it, **_: it,
+) -> dict[str, Comparison]:
+    """`compare` again with every scored image under one street condition at a time (`training.corruptions`,
+    one seeded draw per image): the held-out source, the other sources' val photos and the pothole-free
+    sets, written under `work/<condition>/` with their names, stems and manifest kept, so the sets and
+    sources are the clean run's."""
+    from training.compare import corrupted_set
+
+    scored = {f.stem for s in image_sets(data_yaml, held_out, []) for f in s.files}
+    splits = tuple(load_yolo_dataset(data_yaml).splits)
+    result = {}
+    for condition in conditions:
+        root = work / condition
+        data = corrupted_set(data_yaml, splits, condition, root / data_yaml.parent.name, seed, scored)
+        noisy_negatives = [
+            corrupted_set(n / "data.yaml", ("val",), condition, root / n.name, seed).parent for n in negatives or []
+        ]
+        result[condition] = compare(models, data, held_out, noisy_negatives, cls_name, bootstrap, seed, variant, track)
+    return result
+
+
+def conditions_markdown(clean: Comparison, by_condition: dict[str, Comparison]) -> str:
+    """One row per condition and set: each version's AP50 / centre AP50 and, for two, the paired
+    difference of centre AP50; then the pothole-free sets' false-alarm shares per condition."""
+    runs = {"none": clean} | by_condition
+    names = [f"{Path(m.model).name} {m.version}" for m in clean.models]
+    paired = len(names) == 2
+    lines = [
+        f"# {clean.cls} by source under street conditions: {', '.join(names)}",
+        "",
+        "AP50 / centre AP50 per version" + (f"; {names[1]} minus {names[0]}, 95 % paired interval." if paired else "."),
+        "",
+        "| condition | set | " + " | ".join(names) + (" | Δ centre AP50 [95% CI] |" if paired else " |"),
+        "|" + " --- |" * (2 + len(names) + paired),
+    ]
+    for condition, c in runs.items():
+        for s in c.sets:
+            scores = [m.sets[s["name"]] for m in c.models]
+            if not scores[0].boxes:
+                continue
+            cells = [f"{_f(x.ap50)} / {_f(x.centre_ap50)}" for x in scores]
+            if paired:
+                d = c.deltas.get(s["name"], {}).get("centre_ap50")
+                cells.append("–" if d is None else f"{d['delta']:+.3f}{_ci(d['ci'])}")
+            lines.append(f"| {condition} | {s['name']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Images without a {clean.cls} box that get one at the served threshold:",
+        "",
+        "| condition | set | images | " + " | ".join(names) + " |",
+        "|" + " --- |" * (3 + len(names)),
+    ]
+    for condition, c in runs.items():
+        for s in c.sets:
+            scores = [m.sets[s["name"]] for m in c.models]
+            if s["kind"] == "negatives" and scores[0].empty_images:
+                cells = [f"{x.fp_image_rate:.1%}" for x in scores]
+                lines.append(f"| {condition} | {s['name']} | {scores[0].empty_images} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_conditions_report(clean: Comparison, by_condition: dict[str, Comparison], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {k: asdict(v) for k, v in by_condition.items()}
+    (out / "loso-conditions.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    md = out / "loso-conditions.md"
+    md.write_text(conditions_markdown(clean, by_condition), encoding="utf-8")
+    return md
 
 
 def _f(v: float | None) -> str:

@@ -198,3 +198,45 @@ def test_the_card_says_what_the_version_alarms_on_at_the_compared_version_s_reca
     by["at_equal_recall"] = {"recall": 0.709, "threshold": 0.231, "fp_image_rate": {"walls": 0.217, "random val": 0.0}}
     assert "At equal recall (confidence 0.231, where it finds 70.9% of random val's `pothole` boxes" in _by_source(by)
     assert "images with ≥ 1 box: walls 21.7%." in _by_source(by)
+
+
+@pytest.mark.slow
+def test_loso_under_street_conditions_scores_the_same_sets_on_corrupted_pixels(
+    shapes_env, shapes_data: Path, release: Path, tmp_path: Path
+) -> None:
+    from training.compare import corrupted_set
+
+    data, sources = _with_manifest(shapes_data, tmp_path / "data")
+    negatives = _negatives(tmp_path / "walls")
+    twin = tmp_path / "twin"
+    shutil.copytree(release, twin)
+    out, work = tmp_path / "report", tmp_path / "work"
+    argv = ["loso", str(release), str(twin), "--data", str(data), "--hold-out", "odd", "--cls", "square"]
+    argv += ["--negatives", str(negatives), "--bootstrap", "30", "--out", str(out), "--work", str(work)]
+    assert main([*argv, "--corruptions", "gaussian_noise,downscale"]) == 0
+
+    clean = json.loads((out / "loso.json").read_text())
+    noisy = json.loads((out / "loso-conditions.json").read_text())
+    assert list(noisy) == ["gaussian_noise", "downscale"]
+    for condition, c in noisy.items():
+        assert [s["name"] for s in c["sets"]] == [s["name"] for s in clean["sets"]], condition
+        for name, score in c["models"][0]["sets"].items():
+            assert score["images"] == clean["models"][0]["sets"][name]["images"], (condition, name)
+        assert c["deltas"]["random val"]["centre_ap50"]["delta"] == 0, "the same network twice"
+    held_out = sorted((work / "gaussian_noise" / "data" / "images" / "train").iterdir())
+    held_out += sorted((work / "gaussian_noise" / "data" / "images" / "val").iterdir())
+    assert {p.stem for p in held_out} >= {s for s, src in sources.items() if src == "odd"}
+    # the same seeded pixels as `train compare --corruptions` scores: random val's AP50 agrees
+    direct = corrupted_set(data, ("val",), "gaussian_noise", tmp_path / "direct")
+    square = next(c for c in evaluate(open_detector(release), direct).classes if c.name == "square")
+    assert noisy["gaussian_noise"]["models"][0]["sets"]["random val"]["ap50"] == pytest.approx(square.ap50, abs=1e-9)
+    assert square.ap50 != clean["models"][0]["sets"]["random val"]["ap50"], "the noise reached the pixels"
+    md = (out / "loso-conditions.md").read_text()
+    assert "| none | odd (held out, all) |" in md and "| downscale | odd (held out, all) |" in md
+    assert "| gaussian_noise | walls (val, no potholes) | 6 |" in md
+
+
+def test_an_unknown_street_condition_stops_loso_before_any_scoring(tmp_path: Path, capsys) -> None:
+    argv = ["loso", str(tmp_path / "none"), "--data", str(tmp_path / "data.yaml"), "--corruptions", "fog"]
+    assert main(argv) == 2
+    assert "unknown corruptions ['fog']" in capsys.readouterr().out

@@ -18,6 +18,7 @@ import yaml
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "val")
+MANIFEST = "manifest.csv"  # beside data.yaml: file_stem, split, source of every photo (../shared/README.md)
 
 
 @dataclass(frozen=True)
