@@ -32,6 +32,7 @@ import numpy as np
 from service.inference import Detections, OnnxDetector
 from service.inference.card import ModelCard, read_card
 from service.inference.nms import non_max_suppression
+from training.compare import corrupted_set
 from training.datasets.hashing import duplicate_groups
 from training.datasets.layout import MANIFEST, load_yolo_dataset
 from training.evaluate import predict_files
@@ -390,8 +391,6 @@ def under_conditions(
     one seeded draw per image): the held-out source, the other sources' val photos and the pothole-free
     sets, written under `work/<condition>/` with their names, stems and manifest kept, so the sets and
     sources are the clean run's."""
-    from training.compare import corrupted_set
-
     scored = {f.stem for s in image_sets(data_yaml, held_out, []) for f in s.files}
     splits = tuple(load_yolo_dataset(data_yaml).splits)
     result = {}
