@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -264,11 +265,20 @@ def cmd_loso(args: argparse.Namespace) -> int:
     )
     negatives = [n for n in negatives if (n / "data.yaml").is_file()]
     held_out = tuple(args.hold_out or HELD_OUT)
-    options = (args.cls, args.bootstrap, args.seed, args.variant, track)
+    run = partial(
+        compare,
+        args.models,
+        held_out=held_out,
+        cls_name=args.cls,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        variant=args.variant,
+        track=track,
+    )
     try:
         conditions = chosen(args.corruptions) if args.corruptions else []
-        result = compare(args.models, args.data, held_out, negatives, *options)
-        noisy = under_conditions(args.models, args.data, conditions, args.work, held_out, negatives, *options)
+        result = run(data_yaml=args.data, negatives=negatives)
+        noisy = under_conditions(args.data, negatives, held_out, conditions, args.work, run, args.seed)
     except (OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2

@@ -375,20 +375,17 @@ def compare(
 
 
 def under_conditions(
-    models: list[Path],
     data_yaml: Path,
+    negatives: list[Path],
+    held_out: tuple[str, ...],
     conditions: list[str],
     work: Path,
-    held_out: tuple[str, ...] = HELD_OUT,
-    negatives: list[Path] | None = None,
-    cls_name: str = "pothole",
-    bootstrap: int = 1000,
+    run: Callable[..., Comparison],
     seed: int = 0,
-    variant: str | None = None,
-    track: Callable[..., Iterable] = lambda it, **_: it,
 ) -> dict[str, Comparison]:
-    """`compare` again with every scored image under one street condition at a time (`training.corruptions`,
-    one seeded draw per image): the held-out source, the other sources' val photos and the pothole-free
+    """`run` (`compare` with its models and options bound; called with `data_yaml=` and `negatives=`)
+    again with every scored image under one street condition at a time (`training.corruptions`, one
+    seeded draw per image): the held-out source, the other sources' val photos and the pothole-free
     sets, written under `work/<condition>/` with their names, stems and manifest kept, so the sets and
     sources are the clean run's."""
     scored = {f.stem for s in image_sets(data_yaml, held_out, []) for f in s.files}
@@ -398,9 +395,9 @@ def under_conditions(
         root = work / condition
         data = corrupted_set(data_yaml, splits, condition, root / data_yaml.parent.name, seed, scored)
         noisy_negatives = [
-            corrupted_set(n / "data.yaml", ("val",), condition, root / n.name, seed).parent for n in negatives or []
+            corrupted_set(n / "data.yaml", ("val",), condition, root / n.name, seed).parent for n in negatives
         ]
-        result[condition] = compare(models, data, held_out, noisy_negatives, cls_name, bootstrap, seed, variant, track)
+        result[condition] = run(data_yaml=data, negatives=noisy_negatives)
     return result
 
 
