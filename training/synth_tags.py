@@ -37,7 +37,15 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 from training.corruptions import maybe_corrupt
-from training.datasets.layout import is_image, label_path_for, parse_yolo_label, place_file, read_yolo_label
+from training.datasets.layout import (
+    Box,
+    is_image,
+    label_path_for,
+    parse_yolo_label,
+    place_file,
+    read_yolo_label,
+    yolo_line,
+)
 from training.datasets.listed import is_listed, load_listed, read_image_list
 
 HOLDOUT = Path(__file__).resolve().parents[1] / "datasets" / "graffiti_walls" / "images.txt"
@@ -482,19 +490,16 @@ def make_image(job_and_out: tuple[Job, str]) -> tuple[str, str, int]:
         add_printed(rng, wall, boxes)
     picture = wall.image
     if job.corrupt_share:  # drawn only when asked: builds without it keep their random stream
-        picture, moved = maybe_corrupt(picture, np.array(boxes, np.float64).reshape(-1, 4), rng, job.corrupt_share)
-        boxes = [tuple(b) for b in moved if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]  # pushed out: gone
+        picture, boxes = maybe_corrupt(picture, np.array(boxes, np.float64).reshape(-1, 4), rng, job.corrupt_share)
     image = Path(out) / "images" / "train" / f"{job.name}.jpg"
     cv2.imwrite(
         str(image), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 92))]
     )
     H, W = picture.shape[:2]
-    lines = [
-        f"0 {(x1 + x2) / 2 / W:.6f} {(y1 + y2) / 2 / H:.6f} {(x2 - x1) / W:.6f} {(y2 - y1) / H:.6f}\n"
-        for x1, y1, x2, y2 in boxes
-    ]
-    label_path_for(image).write_text("".join(lines), encoding="utf-8")
-    return job.name, job.background, len(boxes)
+    lines = [yolo_line(Box("", *map(float, box)), 0, W, H) for box in boxes]
+    lines = [line for line in lines if line]  # clipped to the frame; boxes a condition pushed out are gone
+    label_path_for(image).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return job.name, job.background, len(lines)
 
 
 def read_holdout(path: Path | None) -> set[str]:
