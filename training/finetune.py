@@ -22,7 +22,7 @@ from pathlib import Path
 
 from training.paths import offline, shared_dir
 from training.recipe import Recipe
-from training.train_run import RUN_INFO, FinetuneResult, TrainJob, record_run
+from training.train_run import RUN_INFO, FinetuneResult, TrainJob, data_lineage, record_run
 
 COCO_WEIGHTS = Path("weights/yolov5n_coco.safetensors")  # relative to the shared folder
 COCO_TRANSFER_EXPECTED = 342
@@ -116,7 +116,8 @@ def finetune(job: TrainJob) -> FinetuneResult:
     model.train(**args)
     if expected and verified and verified[0] != len(expected):
         raise TransferError(f"trainer holds only {verified[0]} of {len(expected)} injected COCO tensors")
-    return _result(Path(model.trainer.save_dir), start, expected, verified, began, recipe, model.trainer.epoch)
+    lineage = data_lineage(data, start)
+    return _result(Path(model.trainer.save_dir), start, lineage, expected, verified, began, recipe, model.trainer.epoch)
 
 
 def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
@@ -134,7 +135,8 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
     began = time.monotonic()
     model.train(resume=True, **({"device": device} if device is not None else {}))
     recipe = Recipe.model_validate(previous.get("recipe", {}))
-    result = _result(run_dir, previous.get("start", "resume"), {}, [], began, recipe, model.trainer.epoch)
+    lineage = previous.get("data_lineage") or [str(model.trainer.args.data), "unknown: resumed"]
+    result = _result(run_dir, previous.get("start", "resume"), lineage, {}, [], began, recipe, model.trainer.epoch)
     result.transferred = previous.get("transferred")
     result.verified_in_trainer = previous.get("verified_in_trainer")
     result.duration_s += previous.get("duration_s", 0.0)
@@ -142,8 +144,15 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
 
 
 def _result(
-    run_dir: Path, start: str, expected: dict, verified: list[int], began: float, recipe: Recipe, epoch: int
+    run_dir: Path,
+    start: str,
+    lineage: list[str],
+    expected: dict,
+    verified: list[int],
+    began: float,
+    recipe: Recipe,
+    epoch: int,
 ) -> FinetuneResult:
     return record_run(
-        run_dir, start, began, recipe, epoch + 1, len(expected) or None, verified[0] if verified else None
+        run_dir, start, began, recipe, epoch + 1, lineage, len(expected) or None, verified[0] if verified else None
     )

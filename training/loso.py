@@ -134,15 +134,23 @@ def image_sets(data_yaml: Path, held_out: tuple[str, ...], negatives: list[Path]
 
 
 def held_out_in_training(card: ModelCard, held_out: tuple[str, ...]) -> bool | None:
-    """Whether the version's training data contained the held-out sources: a dataset from
-    `training.road_views` says what it held out; the plain dataset holds every source."""
-    data = card.training_data.get("data")
-    if not data:
+    """Whether the version's weights have seen the held-out sources: through the data of every run
+    in its lineage (recorded by `train finetune`), or, for older cards, the data it was exported
+    with. A dataset from `training.road_views` says what it held out; a plain one holds every source."""
+    lineage = card.training.get("data_lineage") or [card.training_data.get("data")]
+    seen = [_data_holds(entry, held_out) for entry in lineage]
+    return True if True in seen else None if None in seen else False
+
+
+def _data_holds(entry: str | None, held_out: tuple[str, ...]) -> bool | None:
+    if entry in ("coco", "scratch"):
+        return False
+    if not entry or entry.startswith("unknown"):
         return None
-    report = Path(data).parent / BUILD_REPORT
+    report = Path(entry).parent / BUILD_REPORT
     if report.is_file():
         return not set(held_out) <= set(json.loads(report.read_text(encoding="utf-8")).get("held_out", []))
-    return True if (Path(data).parent / MANIFEST).is_file() else None
+    return True if (Path(entry).parent / MANIFEST).is_file() else None
 
 
 @dataclass

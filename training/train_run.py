@@ -48,6 +48,9 @@ class FinetuneResult:
     hardware: str
     recipe: dict = field(default_factory=dict)
     coco_head_classes: list[str] = field(default_factory=list)
+    # The data.yaml of this run, then of the run its start came from, and so on, ending in "coco",
+    # "scratch" or "unknown: <start>": which photos the weights have seen (`training.loso`).
+    data_lineage: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -62,12 +65,23 @@ def hardware() -> str:
     return f"{platform.machine()} {threads}, {gpu}, torch {torch.__version__}"
 
 
+def data_lineage(data: Path, start: str) -> list[str]:
+    """`data`, then the lineage its start checkpoint's run recorded: a fine-tune from weights that
+    saw a source has seen it too, whatever its own data holds out."""
+    if start in ("coco", "scratch"):
+        return [str(data), start]
+    record = Path(start).parent.parent / RUN_INFO
+    earlier = json.loads(record.read_text(encoding="utf-8")).get("data_lineage") if record.is_file() else None
+    return [str(data), *(earlier or [f"unknown: {start}"])]
+
+
 def record_run(
     run_dir: Path,
     start: str,
     began: float,
     recipe: Recipe,
     epochs_run: int,
+    lineage: list[str],
     transferred: int | None = None,
     verified: int | None = None,
     coco_head_classes: list[str] | None = None,
@@ -86,6 +100,7 @@ def record_run(
         hardware=hardware(),
         recipe=recipe.model_dump(),
         coco_head_classes=coco_head_classes or [],
+        data_lineage=lineage,
     )
     (run_dir / RUN_INFO).write_text(result.to_json(), encoding="utf-8")
     return result

@@ -22,7 +22,7 @@ import yaml
 
 from training.datasets.taxonomy import normalise
 from training.recipe import Recipe
-from training.train_run import FinetuneResult, TrainJob, record_run
+from training.train_run import FinetuneResult, TrainJob, data_lineage, record_run
 from training.yolov5_import import coco_checkpoint, legacy_yolov5_modules
 
 OPT_KEYS = {"cache", "optimizer", "cos_lr", "label_smoothing", "multi_scale", "rect", "seed", "freeze"}
@@ -156,7 +156,8 @@ def finetune_yolov5(job: TrainJob) -> FinetuneResult:
             **opt,
         )
     run_dir = Path(result.save_dir)
-    return record_run(run_dir, start, began, recipe, _epochs_run(run_dir), coco_head_classes=known)
+    lineage = data_lineage(job.data, start)
+    return record_run(run_dir, start, began, recipe, _epochs_run(run_dir), lineage, coco_head_classes=known)
 
 
 def _epochs_run(run_dir: Path) -> int:

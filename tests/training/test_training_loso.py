@@ -139,7 +139,8 @@ def test_loso_side_by_side_records_and_calibrates(
     # the good version "was trained" on a road_views-style set that held `odd` out
     (data.parent / BUILD_REPORT).write_text(json.dumps({"held_out": ["odd"]}))
     card = read_card(good)
-    card.training_data["data"] = str(data)
+    assert card.training["data_lineage"][-1] == "scratch", "train finetune records what the weights saw"
+    card.training["data_lineage"] = [str(data), "scratch"]
     (good / "model.json").write_text(card.model_dump_json(indent=2))
     out = tmp_path / "report"
     argv = ["loso", str(weak), str(good), "--data", str(data), "--hold-out", "odd", "--cls", "square"]
@@ -186,6 +187,37 @@ def test_loso_side_by_side_records_and_calibrates(
     md = (good / "MODEL_CARD.md").read_text()
     assert "Metrics by data source" in md and "odd (held out, all)" in md
     assert "best F1 on the held-out odd (held out, all)" in md
+
+
+def test_a_fine_tune_has_seen_what_its_start_saw(tmp_path: Path) -> None:
+    from service.inference.card import ModelCard
+    from training.loso import held_out_in_training
+    from training.train_run import RUN_INFO, data_lineage
+
+    held = tmp_path / "held" / "data.yaml"
+    plain = tmp_path / "plain" / "data.yaml"
+    for d, report in ((held, {"held_out": ["dashcam"]}), (plain, None)):
+        d.parent.mkdir()
+        if report:
+            (d.parent / BUILD_REPORT).write_text(json.dumps(report))
+        else:
+            (d.parent / "manifest.csv").write_text("file_stem,split,source\n")
+    first = tmp_path / "runs" / "first"
+    (first / "weights").mkdir(parents=True)
+    (first / RUN_INFO).write_text(json.dumps({"data_lineage": data_lineage(held, "coco")}))
+    second = tmp_path / "runs" / "second"
+    (second / "weights").mkdir(parents=True)
+    (second / RUN_INFO).write_text(json.dumps({"data_lineage": data_lineage(plain, "coco")}))
+
+    def seen(lineage: list[str]) -> bool | None:
+        card = ModelCard.model_construct(training={"data_lineage": lineage}, training_data={})
+        return held_out_in_training(card, ("dashcam",))
+
+    assert data_lineage(held, str(first / "weights" / "last.pt")) == [str(held), str(held), "coco"]
+    assert seen(data_lineage(held, str(first / "weights" / "last.pt"))) is False
+    assert seen(data_lineage(held, str(second / "weights" / "last.pt"))) is True, "its start saw every source"
+    assert seen(data_lineage(held, "work/start/recovered.pt")) is None, "a start without a run record is unknown"
+    assert seen(data_lineage(plain, "work/start/recovered.pt")) is True
 
 
 def test_the_card_says_what_the_version_alarms_on_at_the_compared_version_s_recall() -> None:
