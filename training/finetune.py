@@ -22,7 +22,7 @@ from pathlib import Path
 
 from training.paths import offline, shared_dir
 from training.recipe import Recipe
-from training.train_run import RUN_INFO, FinetuneResult, TrainJob, data_lineage, record_run
+from training.train_run import RUN_INFO, UNKNOWN_START, FinetuneResult, TrainJob, data_lineage, record_run
 
 COCO_WEIGHTS = Path("weights/yolov5n_coco.safetensors")  # relative to the shared folder
 COCO_TRANSFER_EXPECTED = 342
@@ -135,7 +135,7 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
     began = time.monotonic()
     model.train(resume=True, **({"device": device} if device is not None else {}))
     recipe = Recipe.model_validate(previous.get("recipe", {}))
-    lineage = previous.get("data_lineage") or [str(model.trainer.args.data), "unknown: resumed"]
+    lineage = previous.get("data_lineage") or [str(model.trainer.args.data), UNKNOWN_START + "resumed"]
     result = _result(run_dir, previous.get("start", "resume"), lineage, {}, [], began, recipe, model.trainer.epoch)
     result.transferred = previous.get("transferred")
     result.verified_in_trainer = previous.get("verified_in_trainer")

@@ -38,6 +38,7 @@ from training.datasets.layout import MANIFEST, load_yolo_dataset
 from training.evaluate import predict_files
 from training.metrics import IOU_THRESHOLDS, ap_per_class, centre_claims, match_centres, match_predictions
 from training.road_views import BUILD_REPORT, HELD_OUT
+from training.train_run import FRESH_STARTS, UNKNOWN_START
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,9 @@ def held_out_in_training(card: ModelCard, held_out: tuple[str, ...]) -> bool | N
 
 
 def _data_holds(entry: str | None, held_out: tuple[str, ...]) -> bool | None:
-    if entry in ("coco", "scratch"):
+    if entry in FRESH_STARTS:
         return False
-    if not entry or entry.startswith("unknown"):
+    if not entry or entry.startswith(UNKNOWN_START):
         return None
     report = Path(entry).parent / BUILD_REPORT
     if report.is_file():

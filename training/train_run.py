@@ -16,6 +16,9 @@ from pathlib import Path
 from training.recipe import Recipe
 
 RUN_INFO = "stadtblick_train.json"
+# How a data lineage ends: weights that saw no photo of ours yet, or a start with no run record.
+FRESH_STARTS = ("coco", "scratch")
+UNKNOWN_START = "unknown: "
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,11 @@ def hardware() -> str:
 def data_lineage(data: Path, start: str) -> list[str]:
     """`data`, then the lineage its start checkpoint's run recorded: a fine-tune from weights that
     saw a source has seen it too, whatever its own data holds out."""
-    if start in ("coco", "scratch"):
+    if start in FRESH_STARTS:
         return [str(data), start]
     record = Path(start).parent.parent / RUN_INFO
     earlier = json.loads(record.read_text(encoding="utf-8")).get("data_lineage") if record.is_file() else None
-    return [str(data), *(earlier or [f"unknown: {start}"])]
+    return [str(data), *(earlier or [UNKNOWN_START + start])]
 
 
 def record_run(
