@@ -50,6 +50,7 @@ NEGATIVE_DATASETS = ("graffiti", "anonymize")
 PLATE_CLASS = "licence_plate"
 BUILD_REPORT = "build.json"  # beside data.yaml: what was held out (read by `stadtblick train loso`)
 POTHOLE = 0
+CLASSES = {"pothole": POTHOLE, "crack": 1}  # the road_damage taxonomy's ids
 JPEG_QUALITY = 90
 MIN_BOX_PX = (6.0, 4.0)  # width, height: smaller rendered potholes are not labelled (and not drawn)
 
@@ -103,6 +104,7 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)
     near_duplicates: dict | None = None  # held-out vs training images, when checked
     view_box_aspect: dict | None = None  # pothole box height/width in pixels on the views
+    repeated: dict[str, dict[str, int]] = field(default_factory=dict)  # class -> times, train images
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
@@ -707,9 +709,11 @@ def build(
     seed: int = 0,
     workers: int | None = None,
     duplicates: dict | None = None,
+    repeats: dict[str, int] | None = None,
 ) -> BuildReport:
     """Write the dataset to `out` (re-created); `counts` = generated images per kind; `duplicates`
-    (from `held_out_near_duplicates`) names training images to leave out."""
+    (from `held_out_near_duplicates`) names training images to leave out; `repeats` = class name ->
+    times its train images are shown per epoch (`repeat_class`)."""
     began = time.monotonic()
     counts = counts or {}
     known = {r["source"] for r in read_manifest(src)}
@@ -759,7 +763,7 @@ def build(
             else "# No source held out (--all-sources): a version to ship, not a leave-one-source-out test.\n"
         )
         + yaml.safe_dump(
-            {"train": "images/train", "val": "images/val", "nc": 2, "names": {0: "pothole", 1: "crack"}},
+            {"train": "images/train", "val": "images/val", "nc": 2, "names": {i: n for n, i in CLASSES.items()}},
             sort_keys=False,
         ),
         encoding="utf-8",
@@ -773,8 +777,26 @@ def build(
         )
     if duplicates is not None:
         report.near_duplicates = duplicates
+    for name, times in (repeats or {}).items():
+        report.repeated[name] = {"times": times, "images": repeat_class(out, CLASSES[name], times)}
     (out / BUILD_REPORT).write_text(report.to_json() + "\n", encoding="utf-8")
     return report
+
+
+def repeat_class(out: Path, cls: int, times: int) -> int:
+    """Weight a rare class up: every train image with a `cls` box is linked `times - 1` more times
+    (as `rep<k>_<name>`, label beside it), so each epoch shows it `times` times. A fine-tune on the
+    views alone forgets the 74 crack boxes of 70 close-ups; returns how many images were repeated."""
+    repeated = 0
+    for image in sorted((out / "images" / "train").iterdir()):
+        if not is_image(image) or image.name.startswith("rep") or cls not in _yolo_rows(_label_of(image))[:, 0]:
+            continue
+        for k in range(1, times):
+            copy = image.with_name(f"rep{k}_{image.name}")
+            _link(image, copy)
+            _link(_label_of(image), _label_of(copy))
+        repeated += 1
+    return repeated
 
 
 DEFAULT_COUNTS = {"view": 600, "negview": 200, "street": 150, "under": 100, "asphalt": 80}
@@ -799,6 +821,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for kind, n in DEFAULT_COUNTS.items():
         parser.add_argument(f"--{kind}", type=int, default=n, help=f"generated {kind} images (default {n})")
+    parser.add_argument(
+        "--repeat",
+        action="append",
+        default=[],
+        metavar="CLASS=TIMES",
+        help="show the train images with a box of CLASS (pothole, crack) TIMES times per epoch, e.g. crack=3",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="processes (default: all cores)")
     parser.add_argument(
@@ -809,6 +838,12 @@ def main(argv: list[str] | None = None) -> int:
         "images among the training images, report them and leave them out",
     )
     args = parser.parse_args(argv)
+    repeats = {}
+    for item in args.repeat:
+        name, _, times = item.partition("=")
+        if name not in CLASSES or not times.isdigit() or int(times) < 1:
+            parser.error(f"--repeat {item!r}: expected CLASS=TIMES with CLASS one of {sorted(CLASSES)}, TIMES >= 1")
+        repeats[name] = int(times)
     negatives = [n for n in args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS] if n.is_dir()]
     held_out = () if args.all_sources else tuple(args.hold_out or HELD_OUT)
     duplicates = None
@@ -823,6 +858,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.workers,
         duplicates,
+        repeats,
     )
     print(report.to_json())
     return 0

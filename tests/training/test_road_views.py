@@ -135,3 +135,22 @@ def test_all_sources_keeps_every_real_photo_for_the_version_to_ship(sources: Pat
     assert sum(n.startswith("cam_") for n in names) == 4 and sum(n.startswith("web_") for n in names) == 10
     assert "No source held out" in (tmp_path / "all" / "data.yaml").read_text()
     assert json.loads((tmp_path / "all" / rv.BUILD_REPORT).read_text())["held_out"] == []
+
+
+def test_repeat_shows_the_rare_class_more_often_and_refuses_unknown_classes(tmp_path: Path) -> None:
+    root = tmp_path / "crack"
+    rows = [("web_p", "train", "web", [(0, 100, 120, 200, 170)]), ("web_c", "train", "web", [(1, 10, 10, 300, 40)])]
+    rows += [("web_v", "val", "web", [(1, 10, 10, 300, 40)])]
+    _dataset(root.mkdir() or root, {0: "pothole", 1: "crack"}, rows)
+    argv = ["--src", str(root), "--out", str(tmp_path / "out"), "--all-sources", "--workers", "1"]
+    argv += [f"--{kind}=0" for kind in rv.DEFAULT_COUNTS]
+    assert rv.main([*argv, "--repeat", "crack=3"]) == 0
+    train = sorted(p.name for p in (tmp_path / "out" / "images" / "train").iterdir())
+    assert train == ["rep1_web_c.jpg", "rep2_web_c.jpg", "web_c.jpg", "web_p.jpg"]
+    assert sorted(p.name for p in (tmp_path / "out" / "images" / "val").iterdir()) == ["web_v.jpg"], "val unweighted"
+    copy = tmp_path / "out" / "labels" / "train" / "rep2_web_c.txt"
+    assert copy.read_text() == (root / "labels" / "train" / "web_c.txt").read_text()
+    report = json.loads((tmp_path / "out" / rv.BUILD_REPORT).read_text())
+    assert report["repeated"] == {"crack": {"times": 3, "images": 1}}
+    with pytest.raises(SystemExit):
+        rv.main([*argv, "--repeat", "graffiti=2"])
