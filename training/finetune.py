@@ -113,10 +113,11 @@ def finetune(job: TrainJob) -> FinetuneResult:
     if job.device is not None:
         args["device"] = job.device
     began = time.monotonic()
+    lineage = data_lineage(data, start)
+    _keep_record(model, start, lineage, expected, verified, began, recipe)
     model.train(**args)
     if expected and verified and verified[0] != len(expected):
         raise TransferError(f"trainer holds only {verified[0]} of {len(expected)} injected COCO tensors")
-    lineage = data_lineage(data, start)
     return _result(Path(model.trainer.save_dir), start, lineage, expected, verified, began, recipe, model.trainer.epoch)
 
 
@@ -132,15 +133,27 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
     if (run_dir / "opt.yaml").is_file():  # written by the YOLOv5 trainer, which resumes itself
         raise ValueError(f"{run_dir} is a YOLOv5 run: start it again (its runs are short) instead of resuming")
     model = YOLO(str(last))
-    began = time.monotonic()
-    model.train(resume=True, **({"device": device} if device is not None else {}))
+    began = time.monotonic() - previous.get("duration_s", 0.0)  # the record counts the whole run
     recipe = Recipe.model_validate(previous.get("recipe", {}))
-    lineage = previous.get("data_lineage") or [str(model.trainer.args.data), UNKNOWN_START + "resumed"]
-    result = _result(run_dir, previous.get("start", "resume"), lineage, {}, [], began, recipe, model.trainer.epoch)
+    start = previous.get("start", "resume")
+    lineage = previous.get("data_lineage") or [str(model.ckpt["train_args"]["data"]), UNKNOWN_START + "resumed"]
+    _keep_record(model, start, lineage, {}, [], began, recipe)
+    model.train(resume=True, **({"device": device} if device is not None else {}))
+    result = _result(run_dir, start, lineage, {}, [], began, recipe, model.trainer.epoch)
     result.transferred = previous.get("transferred")
     result.verified_in_trainer = previous.get("verified_in_trainer")
-    result.duration_s += previous.get("duration_s", 0.0)
     return result
+
+
+def _keep_record(
+    model, start: str, lineage: list[str], expected: dict, verified: list[int], began: float, recipe: Recipe
+):
+    """Rewrite the run record at every checkpoint, so a run cut off before its end still says what
+    it started from and which data it saw when `resume` continues it."""
+    model.add_callback(
+        "on_model_save",
+        lambda t: _result(Path(t.save_dir), start, lineage, expected, verified, began, recipe, t.epoch),
+    )
 
 
 def _result(
