@@ -34,6 +34,7 @@ import random
 import shutil
 import sys
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -43,6 +44,7 @@ import cv2
 import numpy as np
 import yaml
 
+from training.corruptions import maybe_corrupt
 from training.datasets.layout import IMAGE_SUFFIXES, is_image
 
 HELD_OUT = ("jero/dashcam",)
@@ -80,6 +82,7 @@ class Task:
     kind: str  # view | negview | street | under | asphalt
     index: int
     out_image: Path
+    corrupt_share: float = 0.0  # chance of one street condition (`training.corruptions`) on the image
 
 
 @dataclass
@@ -105,6 +108,7 @@ class BuildReport:
     near_duplicates: dict | None = None  # held-out vs training images, when checked
     view_box_aspect: dict | None = None  # pothole box height/width in pixels on the views
     repeated: dict[str, dict[str, int]] = field(default_factory=dict)  # class -> times, train images
+    corrupt_share: float = 0.0  # of the generated images, in one street condition each
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
@@ -630,6 +634,10 @@ def run_task(task: Task) -> tuple[str, list[float], bool]:
         image, boxes = render_negative(task.kind, rng, pools), []
     if image is None or image.size == 0:
         return task.kind, [], False
+    if task.corrupt_share:  # its own stream, drawn only when asked: builds without it stay the same
+        crng = np.random.default_rng([pools.seed, zlib.crc32(task.kind.encode()), task.index])
+        image, moved = maybe_corrupt(image, np.array(boxes, np.float64).reshape(-1, 4), crng, task.corrupt_share)
+        boxes = [tuple(b) for b in moved.tolist() if b[2] > b[0] and b[3] > b[1]]  # out of frame: gone
     if max(image.shape[:2]) > 1024:
         s = 1024 / max(image.shape[:2])
         image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -710,10 +718,12 @@ def build(
     workers: int | None = None,
     duplicates: dict | None = None,
     repeats: dict[str, int] | None = None,
+    corrupt_share: float = 0.0,
 ) -> BuildReport:
     """Write the dataset to `out` (re-created); `counts` = generated images per kind; `duplicates`
     (from `held_out_near_duplicates`) names training images to leave out; `repeats` = class name ->
-    times its train images are shown per epoch (`repeat_class`)."""
+    times its train images are shown per epoch (`repeat_class`); `corrupt_share` = chance of one
+    street condition on each generated image (the real photos stay as they are)."""
     began = time.monotonic()
     counts = counts or {}
     known = {r["source"] for r in read_manifest(src)}
@@ -740,7 +750,7 @@ def build(
     if not pools.streets:
         kinds = {k: 0 for k in kinds}
     tasks = [
-        Task(kind, i, out / "images" / "train" / f"gen_{kind}_{i:05d}.jpg")
+        Task(kind, i, out / "images" / "train" / f"gen_{kind}_{i:05d}.jpg", corrupt_share)
         for kind, n in kinds.items()
         for i in range(n)
     ]
@@ -777,6 +787,7 @@ def build(
         )
     if duplicates is not None:
         report.near_duplicates = duplicates
+    report.corrupt_share = corrupt_share
     for name, times in (repeats or {}).items():
         report.repeated[name] = {"times": times, "images": repeat_class(out, CLASSES[name], times)}
     (out / BUILD_REPORT).write_text(report.to_json() + "\n", encoding="utf-8")
@@ -828,6 +839,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CLASS=TIMES",
         help="show the train images with a box of CLASS (pothole, crack) TIMES times per epoch, e.g. crack=3",
     )
+    parser.add_argument(
+        "--corrupt-share",
+        type=float,
+        default=0.0,
+        help="chance of one street condition (noise, blur, JPEG, low light, tilt, stretch: training.corruptions) "
+        "on each generated image, boxes moved along (default 0)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="processes (default: all cores)")
     parser.add_argument(
@@ -859,6 +877,7 @@ def main(argv: list[str] | None = None) -> int:
         args.workers,
         duplicates,
         repeats,
+        args.corrupt_share,
     )
     print(report.to_json())
     return 0

@@ -154,3 +154,22 @@ def test_repeat_shows_the_rare_class_more_often_and_refuses_unknown_classes(tmp_
     assert report["repeated"] == {"crack": {"times": 3, "images": 1}}
     with pytest.raises(SystemExit):
         rv.main([*argv, "--repeat", "graffiti=2"])
+
+
+def test_corrupt_share_puts_generated_images_in_street_conditions_and_leaves_the_rest(
+    sources: Path, tmp_path: Path
+) -> None:
+    counts = {"view": 4, "negview": 2, "street": 0, "under": 0, "asphalt": 0}
+    anonymize = [sources.parent / "anonymize"]
+    plain = rv.build(sources, tmp_path / "plain", anonymize, ("cam/dash",), counts, 3, 1)
+    street = rv.build(sources, tmp_path / "street", anonymize, ("cam/dash",), counts, 3, 1, corrupt_share=1.0)
+    assert json.loads((tmp_path / "street" / rv.BUILD_REPORT).read_text())["corrupt_share"] == 1.0
+    changed = 0
+    for image in sorted((tmp_path / "plain" / "images" / "train").iterdir()):
+        other = tmp_path / "street" / "images" / "train" / image.name
+        same = image.read_bytes() == other.read_bytes()
+        assert same != image.name.startswith("gen_"), "every generated image changed, no real photo"
+        changed += not same
+        rows = rv._label_of(other).read_text().splitlines()
+        assert len(rows) == len(rv._label_of(image).read_text().splitlines()), "boxes moved along, none lost"
+    assert changed == 6 and street.pothole_boxes == plain.pothole_boxes
