@@ -114,11 +114,13 @@ def finetune(job: TrainJob) -> FinetuneResult:
         args["device"] = job.device
     began = time.monotonic()
     lineage = data_lineage(data, start)
-    _keep_record(model, start, lineage, expected, verified, began, recipe)
+    transferred = len(expected) or None
+    _keep_record(model, start, lineage, transferred, verified, began, recipe)
     model.train(**args)
     if expected and verified and verified[0] != len(expected):
         raise TransferError(f"trainer holds only {verified[0]} of {len(expected)} injected COCO tensors")
-    return _result(Path(model.trainer.save_dir), start, lineage, expected, verified, began, recipe, model.trainer.epoch)
+    save_dir = Path(model.trainer.save_dir)
+    return _result(save_dir, start, lineage, transferred, verified, began, recipe, model.trainer.epoch)
 
 
 def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
@@ -137,22 +139,21 @@ def resume(run_dir: Path, device: str | None = None) -> FinetuneResult:
     recipe = Recipe.model_validate(previous.get("recipe", {}))
     start = previous.get("start", "resume")
     lineage = previous.get("data_lineage") or [str(model.ckpt["train_args"]["data"]), UNKNOWN_START + "resumed"]
-    _keep_record(model, start, lineage, {}, [], began, recipe)
+    transferred = previous.get("transferred")
+    verified = [] if previous.get("verified_in_trainer") is None else [previous["verified_in_trainer"]]
+    _keep_record(model, start, lineage, transferred, verified, began, recipe)
     model.train(resume=True, **({"device": device} if device is not None else {}))
-    result = _result(run_dir, start, lineage, {}, [], began, recipe, model.trainer.epoch)
-    result.transferred = previous.get("transferred")
-    result.verified_in_trainer = previous.get("verified_in_trainer")
-    return result
+    return _result(run_dir, start, lineage, transferred, verified, began, recipe, model.trainer.epoch)
 
 
 def _keep_record(
-    model, start: str, lineage: list[str], expected: dict, verified: list[int], began: float, recipe: Recipe
-):
+    model, start: str, lineage: list[str], transferred: int | None, verified: list[int], began: float, recipe: Recipe
+) -> None:
     """Rewrite the run record at every checkpoint, so a run cut off before its end still says what
     it started from and which data it saw when `resume` continues it."""
     model.add_callback(
         "on_model_save",
-        lambda t: _result(Path(t.save_dir), start, lineage, expected, verified, began, recipe, t.epoch),
+        lambda t: _result(Path(t.save_dir), start, lineage, transferred, verified, began, recipe, t.epoch),
     )
 
 
@@ -160,12 +161,11 @@ def _result(
     run_dir: Path,
     start: str,
     lineage: list[str],
-    expected: dict,
+    transferred: int | None,
     verified: list[int],
     began: float,
     recipe: Recipe,
     epoch: int,
 ) -> FinetuneResult:
-    return record_run(
-        run_dir, start, began, recipe, epoch + 1, lineage, len(expected) or None, verified[0] if verified else None
-    )
+    """`verified` is filled by the trainer's start callback, so it is read only when the record is written."""
+    return record_run(run_dir, start, began, recipe, epoch + 1, lineage, transferred, verified[0] if verified else None)

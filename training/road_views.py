@@ -45,14 +45,13 @@ import numpy as np
 import yaml
 
 from training.corruptions import maybe_corrupt
-from training.datasets.layout import IMAGE_SUFFIXES, is_image
+from training.datasets.layout import IMAGE_SUFFIXES, is_image, read_names
 
 HELD_OUT = ("jero/dashcam",)
 NEGATIVE_DATASETS = ("graffiti", "anonymize")
 PLATE_CLASS = "licence_plate"
 BUILD_REPORT = "build.json"  # beside data.yaml: what was held out (read by `stadtblick train loso`)
 POTHOLE = 0
-CLASSES = {"pothole": POTHOLE, "crack": 1}  # the road_damage taxonomy's ids
 JPEG_QUALITY = 90
 MIN_BOX_PX = (6.0, 4.0)  # width, height: smaller rendered potholes are not labelled (and not drawn)
 
@@ -158,10 +157,13 @@ def _photos(folder: Path, cls: int) -> list[Photo]:
     return out
 
 
+def class_names(root: Path) -> list[str]:
+    """The class names of the YOLO dataset at `root`, by id."""
+    return read_names(yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8")) or {})
+
+
 def _plates(root: Path) -> list[Photo]:
-    data = yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8")) or {}
-    names = data.get("names", {})
-    names = [names[k] for k in sorted(names, key=int)] if isinstance(names, dict) else list(names)
+    names = class_names(root)
     if PLATE_CLASS not in names:
         return []
     return _photos(root / "images" / "train", names.index(PLATE_CLASS))
@@ -721,11 +723,15 @@ def build(
     corrupt_share: float = 0.0,
 ) -> BuildReport:
     """Write the dataset to `out` (re-created); `counts` = generated images per kind; `duplicates`
-    (from `held_out_near_duplicates`) names training images to leave out; `repeats` = class name ->
-    times its train images are shown per epoch (`repeat_class`); `corrupt_share` = chance of one
+    (from `held_out_near_duplicates`) names training images to leave out; `repeats` = class name (of
+    `src`) -> times its train images are shown per epoch (`repeat_class`); `corrupt_share` = chance of one
     street condition on each generated image (the real photos stay as they are)."""
     began = time.monotonic()
     counts = counts or {}
+    names = class_names(src)
+    unknown_classes = set(repeats or {}) - set(names)
+    if unknown_classes:
+        raise ValueError(f"classes {sorted(unknown_classes)} to repeat not in {src / 'data.yaml'}: {names}")
     known = {r["source"] for r in read_manifest(src)}
     unknown = set(held_out) - known
     if unknown:
@@ -773,7 +779,7 @@ def build(
             else "# No source held out (--all-sources): a version to ship, not a leave-one-source-out test.\n"
         )
         + yaml.safe_dump(
-            {"train": "images/train", "val": "images/val", "nc": 2, "names": {i: n for n, i in CLASSES.items()}},
+            {"train": "images/train", "val": "images/val", "nc": len(names), "names": dict(enumerate(names))},
             sort_keys=False,
         ),
         encoding="utf-8",
@@ -789,7 +795,7 @@ def build(
         report.near_duplicates = duplicates
     report.corrupt_share = corrupt_share
     for name, times in (repeats or {}).items():
-        report.repeated[name] = {"times": times, "images": repeat_class(out, CLASSES[name], times)}
+        report.repeated[name] = {"times": times, "images": repeat_class(out, names.index(name), times)}
     (out / BUILD_REPORT).write_text(report.to_json() + "\n", encoding="utf-8")
     return report
 
@@ -799,8 +805,8 @@ def repeat_class(out: Path, cls: int, times: int) -> int:
     (as `rep<k>_<name>`, label beside it), so each epoch shows it `times` times. A fine-tune on the
     views alone forgets the 74 crack boxes of 70 close-ups; returns how many images were repeated."""
     repeated = 0
-    for image in sorted((out / "images" / "train").iterdir()):
-        if not is_image(image) or image.name.startswith("rep") or cls not in _yolo_rows(_label_of(image))[:, 0]:
+    for image in sorted((out / "images" / "train").iterdir()):  # listed before the first link
+        if not is_image(image) or cls not in _yolo_rows(_label_of(image))[:, 0]:
             continue
         for k in range(1, times):
             copy = image.with_name(f"rep{k}_{image.name}")
@@ -837,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="CLASS=TIMES",
-        help="show the train images with a box of CLASS (pothole, crack) TIMES times per epoch, e.g. crack=3",
+        help="show the train images with a box of CLASS (a class of --src) TIMES times per epoch, e.g. crack=3",
     )
     parser.add_argument(
         "--corrupt-share",
@@ -859,8 +865,8 @@ def main(argv: list[str] | None = None) -> int:
     repeats = {}
     for item in args.repeat:
         name, _, times = item.partition("=")
-        if name not in CLASSES or not times.isdigit() or int(times) < 1:
-            parser.error(f"--repeat {item!r}: expected CLASS=TIMES with CLASS one of {sorted(CLASSES)}, TIMES >= 1")
+        if name not in class_names(args.src) or not times.isdigit() or int(times) < 1:
+            parser.error(f"--repeat {item!r}: expected CLASS=TIMES, CLASS one of {class_names(args.src)}, TIMES >= 1")
         repeats[name] = int(times)
     negatives = [n for n in args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS] if n.is_dir()]
     held_out = () if args.all_sources else tuple(args.hold_out or HELD_OUT)
