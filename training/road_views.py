@@ -45,7 +45,7 @@ import numpy as np
 import yaml
 
 from training.corruptions import maybe_corrupt
-from training.datasets.layout import IMAGE_SUFFIXES, is_image, read_names
+from training.datasets.layout import IMAGE_SUFFIXES, is_image, label_path_for, read_names, read_yolo_label
 
 HELD_OUT = ("jero/dashcam",)
 NEGATIVE_DATASETS = ("graffiti", "anonymize")
@@ -116,17 +116,6 @@ class BuildReport:
 # ----------------------------------------------------------------------------- reading sources
 
 
-def _yolo_rows(label: Path) -> np.ndarray:
-    text = label.read_text(encoding="utf-8") if label.is_file() else ""
-    return np.loadtxt(text.splitlines(), ndmin=2).reshape(-1, 5) if text.strip() else np.zeros((0, 5))
-
-
-def _label_of(image: Path) -> Path:
-    parts = list(image.parts)
-    parts[len(parts) - 1 - parts[::-1].index("images")] = "labels"
-    return Path(*parts).with_suffix(".txt")
-
-
 def read_manifest(src: Path) -> list[dict[str, str]]:
     """Rows of `manifest.csv`: file_stem, split, source, ..."""
     with (src / "manifest.csv").open(encoding="utf-8", newline="") as fh:
@@ -150,10 +139,10 @@ def _photos(folder: Path, cls: int) -> list[Photo]:
     """Photos of `folder` (images/train) with at least one box of class `cls`."""
     out = []
     for image in _images(folder):
-        rows = _yolo_rows(_label_of(image))
-        rows = rows[rows[:, 0] == cls]
+        ids, rows = read_yolo_label(image)
+        rows = rows[ids == cls]
         if len(rows):
-            out.append(Photo(image, tuple(tuple(r) for r in rows[:, 1:].tolist())))
+            out.append(Photo(image, tuple(tuple(r) for r in rows.tolist())))
     return out
 
 
@@ -644,7 +633,7 @@ def run_task(task: Task) -> tuple[str, list[float], bool]:
         s = 1024 / max(image.shape[:2])
         image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(task.out_image), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    _label_of(task.out_image).write_text(_yolo_text(boxes, image.shape[1], image.shape[0]), encoding="utf-8")
+    label_path_for(task.out_image).write_text(_yolo_text(boxes, image.shape[1], image.shape[0]), encoding="utf-8")
     return task.kind, [(y2 - y1) / (x2 - x1) for x1, y1, x2, y2 in boxes], True
 
 
@@ -669,11 +658,11 @@ def copy_real(src: Path, out: Path, held_out: tuple[str, ...], leak: set[str] | 
         image = _image_of(src, row["split"], row["file_stem"])
         dst = out / "images" / row["split"] / image.name
         _link(image, dst)
-        label = _label_of(image)
+        label = label_path_for(image)
         if label.is_file():
-            _link(label, _label_of(dst))
+            _link(label, label_path_for(dst))
         else:
-            _label_of(dst).write_text("", encoding="utf-8")
+            label_path_for(dst).write_text("", encoding="utf-8")
         counts[f"{row['split']}:{row['source']}"] += 1
     return counts
 
@@ -806,12 +795,12 @@ def repeat_class(out: Path, cls: int, times: int) -> int:
     views alone forgets the 74 crack boxes of 70 close-ups; returns how many images were repeated."""
     repeated = 0
     for image in sorted((out / "images" / "train").iterdir()):  # listed before the first link
-        if not is_image(image) or cls not in _yolo_rows(_label_of(image))[:, 0]:
+        if not is_image(image) or cls not in read_yolo_label(image)[0]:
             continue
         for k in range(1, times):
             copy = image.with_name(f"rep{k}_{image.name}")
             _link(image, copy)
-            _link(_label_of(image), _label_of(copy))
+            _link(label_path_for(image), label_path_for(copy))
         repeated += 1
     return repeated
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from training import road_views as rv
+from training.datasets.layout import label_path_for
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +104,7 @@ def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, 
     assert sum(n.startswith("web_") for n in names) == 10
     assert report.generated == counts
     for path in train:
-        label = rv._label_of(path).read_text()
+        label = label_path_for(path).read_text()
         rows = np.loadtxt(label.splitlines(), ndmin=2).reshape(-1, 5) if label.strip() else np.zeros((0, 5))
         if path.name.startswith("gen_view"):
             assert len(rows) >= 1, "every view carries a labelled pothole"
@@ -114,8 +115,8 @@ def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, 
     again = rv.build(sources, tmp_path / "b", [sources.parent / "anonymize"], ("cam/dash",), counts, 7, 1)
     assert again.pothole_boxes == report.pothole_boxes
     assert 0 < report.view_box_aspect["p10"] <= report.view_box_aspect["median"] <= report.view_box_aspect["p90"]
-    first = rv._label_of(tmp_path / "a" / "images" / "train" / "gen_view_00003.jpg").read_text()
-    assert first == rv._label_of(tmp_path / "b" / "images" / "train" / "gen_view_00003.jpg").read_text()
+    first = label_path_for(tmp_path / "a" / "images" / "train" / "gen_view_00003.jpg").read_text()
+    assert first == label_path_for(tmp_path / "b" / "images" / "train" / "gen_view_00003.jpg").read_text()
 
 
 def test_unknown_held_out_source_is_refused(sources: Path, tmp_path: Path) -> None:
@@ -170,6 +171,6 @@ def test_corrupt_share_puts_generated_images_in_street_conditions_and_leaves_the
         same = image.read_bytes() == other.read_bytes()
         assert same != image.name.startswith("gen_"), "every generated image changed, no real photo"
         changed += not same
-        rows = rv._label_of(other).read_text().splitlines()
-        assert len(rows) == len(rv._label_of(image).read_text().splitlines()), "boxes moved along, none lost"
+        rows = label_path_for(other).read_text().splitlines()
+        assert len(rows) == len(label_path_for(image).read_text().splitlines()), "boxes moved along, none lost"
     assert changed == 6 and street.pothole_boxes == plain.pothole_boxes
