@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from training import road_views as rv
-from training.datasets.layout import label_path_for
+from training.datasets.layout import label_path_for, read_yolo_label
 
 
 @pytest.fixture(autouse=True)
@@ -104,13 +104,12 @@ def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, 
     assert sum(n.startswith("web_") for n in names) == 10
     assert report.generated == counts
     for path in train:
-        label = label_path_for(path).read_text()
-        rows = np.loadtxt(label.splitlines(), ndmin=2).reshape(-1, 5) if label.strip() else np.zeros((0, 5))
+        ids, rows = read_yolo_label(path)
         if path.name.startswith("gen_view"):
             assert len(rows) >= 1, "every view carries a labelled pothole"
         elif path.name.startswith("gen_"):
             assert len(rows) == 0, "negatives are empty-label images"
-        assert ((rows[:, 1:] >= 0) & (rows[:, 1:] <= 1)).all() and (rows[:, 0] == 0).all()
+        assert ((rows >= 0) & (rows <= 1)).all() and (ids == 0).all()
     assert yaml.safe_load((tmp_path / "a" / "data.yaml").read_text())["names"] == {0: "pothole", 1: "crack"}
     again = rv.build(sources, tmp_path / "b", [sources.parent / "anonymize"], ("cam/dash",), counts, 7, 1)
     assert again.pothole_boxes == report.pothole_boxes
@@ -138,7 +137,7 @@ def test_all_sources_keeps_every_real_photo_for_the_version_to_ship(sources: Pat
     assert json.loads((tmp_path / "all" / rv.BUILD_REPORT).read_text())["held_out"] == []
 
 
-def test_repeat_shows_the_rare_class_more_often_and_refuses_unknown_classes(tmp_path: Path) -> None:
+def test_repeat_shows_the_rare_class_more_often_and_refuses_unknown_classes(tmp_path: Path, capsys) -> None:
     root = tmp_path / "crack"
     rows = [("web_p", "train", "web", [(0, 100, 120, 200, 170)]), ("web_c", "train", "web", [(1, 10, 10, 300, 40)])]
     rows += [("web_v", "val", "web", [(1, 10, 10, 300, 40)])]
@@ -153,8 +152,11 @@ def test_repeat_shows_the_rare_class_more_often_and_refuses_unknown_classes(tmp_
     assert copy.read_text() == (root / "labels" / "train" / "web_c.txt").read_text()
     report = json.loads((tmp_path / "out" / rv.BUILD_REPORT).read_text())
     assert report["repeated"] == {"crack": {"times": 3, "images": 1}}
-    with pytest.raises(SystemExit):
-        rv.main([*argv, "--repeat", "graffiti=2"])
+    for bad, says in (("graffiti=2", "['graffiti'] to repeat not in"), ("crack=0", "TIMES >= 1")):
+        with pytest.raises(SystemExit):
+            rv.main([*argv, "--repeat", bad])
+        assert says in capsys.readouterr().err
+    assert (tmp_path / "out" / "images" / "train" / "rep2_web_c.jpg").is_file(), "a refused call keeps the last build"
 
 
 def test_corrupt_share_puts_generated_images_in_street_conditions_and_leaves_the_rest(
