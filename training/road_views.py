@@ -667,6 +667,10 @@ def copy_real(src: Path, out: Path, held_out: tuple[str, ...], leak: set[str] | 
     return counts
 
 
+class BuildRequestError(ValueError):
+    """A build asked for a class or source its dataset does not have."""
+
+
 def held_out_near_duplicates(
     src: Path, negatives: list[Path], held_out: tuple[str, ...], max_distance: int
 ) -> dict[str, object]:
@@ -707,24 +711,29 @@ def build(
     counts: dict[str, int] | None = None,
     seed: int = 0,
     workers: int | None = None,
-    duplicates: dict | None = None,
+    check_duplicates: int | None = None,
     repeats: dict[str, int] | None = None,
     corrupt_share: float = 0.0,
 ) -> BuildReport:
-    """Write the dataset to `out` (re-created); `counts` = generated images per kind; `duplicates`
-    (from `held_out_near_duplicates`) names training images to leave out; `repeats` = class name (of
-    `src`) -> times its train images are shown per epoch (`repeat_class`); `corrupt_share` = chance of one
-    street condition on each generated image (the real photos stay as they are)."""
+    """Write the dataset to `out` (re-created); `counts` = generated images per kind;
+    `check_duplicates` = dHash distance within which a training image that near-duplicates a
+    held-out one is left out (`held_out_near_duplicates`; None: not checked); `repeats` = class name
+    (of `src`) -> times its train images are shown per epoch (`repeat_class`); `corrupt_share` =
+    chance of one street condition on each generated image (the real photos stay as they are).
+    Unknown classes or sources raise `BuildRequestError` before anything is read or written."""
     began = time.monotonic()
     counts = counts or {}
     names = class_names(src)
     unknown_classes = set(repeats or {}) - set(names)
     if unknown_classes:
-        raise ValueError(f"classes {sorted(unknown_classes)} to repeat not in {src / 'data.yaml'}: {names}")
+        raise BuildRequestError(f"classes {sorted(unknown_classes)} to repeat not in {src / 'data.yaml'}: {names}")
     known = {r["source"] for r in read_manifest(src)}
     unknown = set(held_out) - known
     if unknown:
-        raise ValueError(f"held-out sources {sorted(unknown)} not in {src / 'manifest.csv'}: {sorted(known)}")
+        raise BuildRequestError(f"held-out sources {sorted(unknown)} not in {src / 'manifest.csv'}: {sorted(known)}")
+    duplicates = None
+    if check_duplicates is not None:
+        duplicates = held_out_near_duplicates(src, negatives, held_out, check_duplicates)
     shutil.rmtree(out, ignore_errors=True)
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True)
@@ -859,10 +868,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats[name] = int(times)
     negatives = [n for n in args.negatives or [args.src.parent / name for name in NEGATIVE_DATASETS] if n.is_dir()]
     held_out = () if args.all_sources else tuple(args.hold_out or HELD_OUT)
-    try:  # `build` refuses unknown sources and classes: a usage error, not a traceback
-        duplicates = None
-        if args.check_duplicates is not None:
-            duplicates = held_out_near_duplicates(args.src, negatives, held_out, args.check_duplicates)
+    try:
         report = build(
             args.src,
             args.out,
@@ -871,11 +877,11 @@ def main(argv: list[str] | None = None) -> int:
             {kind: getattr(args, kind) for kind in DEFAULT_COUNTS},
             args.seed,
             args.workers,
-            duplicates,
+            args.check_duplicates,
             repeats,
             args.corrupt_share,
         )
-    except ValueError as err:
+    except BuildRequestError as err:  # a usage error, not a traceback
         parser.error(str(err))
     print(report.to_json())
     return 0

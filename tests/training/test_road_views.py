@@ -118,9 +118,17 @@ def test_build_holds_out_the_source_and_adds_views_and_negatives(sources: Path, 
     assert first == label_path_for(tmp_path / "b" / "images" / "train" / "gen_view_00003.jpg").read_text()
 
 
-def test_unknown_held_out_source_is_refused(sources: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="jero/dashcam"):
-        rv.build(sources, tmp_path / "x", [], ("jero/dashcam",), {}, 0, 1)
+def test_unknown_held_out_source_is_refused_before_any_work(sources: Path, tmp_path: Path) -> None:
+    with pytest.raises(rv.BuildRequestError, match="jero/dashcam"):
+        rv.build(sources, tmp_path / "x", [], ("jero/dashcam",), {}, 0, 1, check_duplicates=6)
+    assert not (tmp_path / "x").exists()
+
+
+def test_check_duplicates_reports_the_held_out_images_compared(sources: Path, tmp_path: Path) -> None:
+    report = rv.build(sources, tmp_path / "d", [], ("cam/dash",), {}, 0, 1, check_duplicates=6)
+    saved = json.loads((tmp_path / "d" / rv.BUILD_REPORT).read_text())["near_duplicates"]
+    assert saved == report.near_duplicates
+    assert saved["max_distance"] == 6 and saved["held_out_images"] > 0 and saved["compared_with"] > 0
 
 
 def test_all_sources_keeps_every_real_photo_for_the_version_to_ship(sources: Path, tmp_path: Path) -> None:
